@@ -1,0 +1,19 @@
+// Shared jest settings. Tests run TypeScript sources through ts-jest (transpile only; `nx lint`
+// type-checks test files with tsc), while workspace libraries resolve to their sources so a
+// library change is seen without a rebuild.
+const path = require('node:path');
+
+const root = __dirname;
+
+module.exports = {
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(root, 'tsconfig.jest.json') }],
+  },
+  moduleNameMapper: {
+    '^@edge-ssd/(ssd-core|bn-fuse)$': path.join(root, 'libs/$1/src/index.ts'),
+    '^@edge-ssd/protos$': path.join(root, 'protos/src/index.ts'),
+  },
+  testTimeout: 60000,
+};

@@ -1,0 +1,5 @@
+module.exports = {
+  ...require('../../jest.preset.js'),
+  displayName: 'bn-fuse',
+  rootDir: __dirname,
+};
