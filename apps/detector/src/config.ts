@@ -1,0 +1,55 @@
+// Every setting of the detector, read from the environment once at start. Defaults live here
+// and only here; the README's table lists the same names.
+import * as path from 'node:path';
+import { availableCpus, envBool, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
+
+export const DEFAULT_MODEL_DIR = 'models';
+
+export interface DetectorConfig {
+  host: string;
+  port: number;
+  /** The ONNX model served. */
+  modelPath: string;
+  /** True when MODEL_PATH was not set: the default model is made on first start if missing. */
+  useDefaultModel: boolean;
+  /** Piscina workers, each holding one onnxruntime session. */
+  poolSize: number;
+  /** onnxruntime intra-op threads per session. */
+  intraOpThreads: number;
+  /** Let idle ORT threads spin: a little lower latency, a busy-looking CPU when idle. */
+  ortSpinning: boolean;
+  /** Most images one session run takes; larger requests are split across workers. */
+  maxBatch: number;
+  /** Inference tasks waiting for a worker before new work is refused with RESOURCE_EXHAUSTED. */
+  maxQueue: number;
+  maxImagesPerRequest: number;
+  /** Largest decoded image accepted (width x height); larger gets RESOURCE_EXHAUSTED. */
+  maxImagePixels: number;
+  maxMessageBytes: number;
+  /** Force-close calls still running this long after SIGTERM. */
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus()): DetectorConfig {
+  const modelPathSetting = envOptionalString(env, 'MODEL_PATH');
+  const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', 1, { min: 1, max: 256 });
+  // Workers x threads must fit the CPU quota, or ORT threads fight each other for it.
+  const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
+  return {
+    host: envString(env, 'DETECTOR_HOST', '0.0.0.0'),
+    port: envInt(env, 'DETECTOR_PORT', 50052, { min: 0, max: 65535 }),
+    modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, 'mobilenet-ssd-voc-300.onnx')),
+    useDefaultModel: modelPathSetting === undefined,
+    poolSize,
+    intraOpThreads,
+    ortSpinning: envBool(env, 'DETECTOR_ORT_SPINNING', false),
+    maxBatch: envInt(env, 'DETECTOR_MAX_BATCH', 8, { min: 1, max: 256 }),
+    maxQueue: envInt(env, 'DETECTOR_MAX_QUEUE', 64, { min: 0, max: 1_000_000 }),
+    maxImagesPerRequest: envInt(env, 'DETECTOR_MAX_IMAGES', 256, { min: 1, max: 100_000 }),
+    maxImagePixels: envInt(env, 'DETECTOR_MAX_IMAGE_PIXELS', 4096 * 4096, { min: 1, max: 0x3fff * 0x3fff }),
+    maxMessageBytes: envInt(env, 'DETECTOR_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),
+    shutdownGraceMs: envInt(env, 'DETECTOR_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
+    logLevel: envEnum(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
+  };
+}

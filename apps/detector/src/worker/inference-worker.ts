@@ -1,0 +1,45 @@
+// A Piscina worker: one onnxruntime session, created and warmed up when the worker starts and
+// kept for the worker's whole life (re-creating sessions leaks native memory, and re-loading
+// the addon in a fresh thread is fragile). Each task preprocesses its images straight into a
+// reused batch tensor, runs the session once and post-processes with ssd-core.
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { SsdPostprocessor } from '@edge-ssd/ssd-core';
+import { preprocessInto } from './preprocess';
+import { SESSION_READY, type InferenceResult, type InferenceTask, type WorkerSettings } from './protocol';
+
+async function createHandler(settings: WorkerSettings): Promise<(task: InferenceTask) => Promise<InferenceResult>> {
+  const { spec } = settings;
+  const session = await ort.InferenceSession.create(settings.modelPath, {
+    intraOpNumThreads: settings.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: settings.ortSpinning ? '1' : '0' } } },
+  });
+  const postprocessor = new SsdPostprocessor(spec);
+  const { width, height } = spec.input;
+  const imageSize = 3 * width * height;
+  const batchInput = new Float32Array(settings.maxBatch * imageSize);
+
+  const infer = async (task: InferenceTask): Promise<InferenceResult> => {
+    const n = task.images.length;
+    if (n === 0) return [];
+    if (n > settings.maxBatch) throw new RangeError(`task has ${n} images, more than maxBatch ${settings.maxBatch}`);
+    task.images.forEach((image, i) => preprocessInto(image, spec.input, batchInput, i * imageSize));
+    const input = new ort.Tensor('float32', batchInput.subarray(0, n * imageSize), [n, 3, height, width]);
+    const outputs = await session.run({ [spec.input.name]: input });
+    const loc = outputs[spec.outputs.loc];
+    const conf = outputs[spec.outputs.conf];
+    if (!loc || !conf) throw new Error(`model did not return ${spec.outputs.loc} and ${spec.outputs.conf}`);
+    return postprocessor.detect(loc.data as Float32Array, conf.data as Float32Array, n, task.options);
+  };
+
+  // Warm-up: the first run allocates ORT's arenas; pay for it before the first client does.
+  const grey = new Uint8Array(width * height * 3).fill(127);
+  await infer({ images: [{ data: grey, width, height, order: spec.input.channelOrder }], options: {} });
+  parentPort?.postMessage({ [SESSION_READY]: threadId });
+  return infer;
+}
+
+export = createHandler(workerData as WorkerSettings);

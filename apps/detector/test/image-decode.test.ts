@@ -1,0 +1,79 @@
+import { status } from '@grpc/grpc-js';
+import sharp from 'sharp';
+import { decodeImage, ImageError, sniffFormat } from '../src/service/image-decode';
+
+const limits = { maxPixels: 1000 * 1000 };
+
+async function solid(width: number, height: number): Promise<sharp.Sharp> {
+  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 100, b: 50 } } });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ImageError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(ImageError);
+  return error as ImageError;
+}
+
+describe('image decoding', () => {
+  it('decodes JPEG, PNG (with alpha) and WebP to 3-channel RGB at full size', async () => {
+    for (const encoded of [await (await solid(40, 30)).jpeg().toBuffer(), await (await solid(40, 30)).ensureAlpha(0.3).png().toBuffer(), await (await solid(40, 30)).webp({ lossless: true }).toBuffer()]) {
+      const image = await decodeImage({ id: 'x', source: 'encoded', encoded }, limits);
+      expect([image.width, image.height, image.order, image.data.length]).toEqual([40, 30, 'RGB', 40 * 30 * 3]);
+    }
+  });
+
+  it('expands greyscale images to three channels', async () => {
+    const grey = await (await solid(8, 8)).greyscale().png().toBuffer();
+    const image = await decodeImage({ id: 'x', source: 'encoded', encoded: grey }, limits);
+    expect(image.data.length).toBe(8 * 8 * 3);
+    expect(image.data[0]).toBe(image.data[1]);
+  });
+
+  it('applies EXIF orientation, so a rotated JPEG reports its displayed size', async () => {
+    const jpeg = await (await solid(40, 20)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const image = await decodeImage({ id: 'x', source: 'encoded', encoded: jpeg }, limits);
+    expect([image.width, image.height]).toEqual([20, 40]);
+  });
+
+  it('only lets JPEG, PNG and WebP reach the decoder', async () => {
+    expect(sniffFormat(new Uint8Array([0xff, 0xd8, 0xff, 0xe0]))).toBe('jpeg');
+    const gif = await (await solid(4, 4)).gif().toBuffer();
+    expect(sniffFormat(gif)).toBeUndefined();
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>');
+    for (const encoded of [gif, svg, Buffer.alloc(0)]) {
+      const error = await rejection(decodeImage({ id: 'x', source: 'encoded', encoded }, limits));
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
+    }
+  });
+
+  it('gives INVALID_ARGUMENT for truncated and corrupt files, naming the format', async () => {
+    const png = await (await solid(64, 64)).png().toBuffer();
+    const error = await rejection(decodeImage({ id: 'x', source: 'encoded', encoded: png.subarray(0, 60) }, limits));
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.message).toMatch(/^cannot decode png image/);
+  });
+
+  it('gives RESOURCE_EXHAUSTED for images over the pixel limit, encoded or raw', async () => {
+    const big = await (await solid(1001, 1000)).png().toBuffer();
+    expect((await rejection(decodeImage({ id: 'x', source: 'encoded', encoded: big }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
+    const raw = { width: 2000, height: 1000, format: 'RGB8' as const, data: Buffer.alloc(6) };
+    expect((await rejection(decodeImage({ id: 'x', source: 'raw', raw }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
+  it('validates raw images: size, pixel format and data length', async () => {
+    const cases = [
+      { width: 0, height: 2, format: 'RGB8' as const, data: Buffer.alloc(0) },
+      { width: 2, height: 2, format: 'PIXEL_FORMAT_UNSPECIFIED' as const, data: Buffer.alloc(12) },
+      { width: 2, height: 2, format: 'BGR8' as const, data: Buffer.alloc(11) },
+    ];
+    for (const raw of cases) {
+      expect((await rejection(decodeImage({ id: 'x', source: 'raw', raw }, limits))).code).toBe(status.INVALID_ARGUMENT);
+    }
+    const ok = await decodeImage({ id: 'x', source: 'raw', raw: { width: 2, height: 2, format: 'BGR8', data: Buffer.alloc(12, 7) } }, limits);
+    expect([ok.order, ok.data.length, ok.data.buffer.byteLength]).toEqual(['BGR', 12, 12]);
+  });
+
+  it('rejects an image with no data', async () => {
+    expect((await rejection(decodeImage({ id: 'x' }, limits))).code).toBe(status.INVALID_ARGUMENT);
+  });
+});

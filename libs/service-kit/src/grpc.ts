@@ -1,0 +1,54 @@
+import * as grpc from '@grpc/grpc-js';
+
+export function bindServer(server: grpc.Server, address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+export function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** A gRPC error to hand to a unary callback. */
+export function grpcError(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+export function statusName(code: number): string {
+  return grpc.status[code] ?? `UNKNOWN_STATUS_${code}`;
+}
+
+export const MiB = 1024 * 1024;
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Calls a unary method of a client made by loadPackageDefinition, as a promise. */
+export function callUnary<Req, Res>(
+  client: grpc.Client,
+  method: string,
+  request: Req,
+  options: grpc.CallOptions = {},
+  metadata: grpc.Metadata = new grpc.Metadata(),
+): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod<Req, Res> | undefined>)[method];
+  if (typeof fn !== 'function') return Promise.reject(new Error(`client has no method ${method}`));
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, metadata, options, (error, response) => (error ? reject(error) : resolve(response as Res)));
+  });
+}

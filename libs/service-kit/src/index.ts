@@ -1,0 +1,5 @@
+export * from './log';
+export * from './env';
+export * from './cpu';
+export * from './grpc';
+export * from './signals';
