@@ -33,7 +33,7 @@ function stop(code) {
 
 let gatewayStarted = false;
 start('detector', 'apps/detector/dist/main.js', { DETECTOR_PORT: detectorPort }, (line) => {
-  if (gatewayStarted || !line.includes('"detector listening"')) return;
+  if (gatewayStarted || !line.includes('"detector ready"')) return;
   gatewayStarted = true;
   const detectorTarget = process.env.DETECTOR_TARGET || `127.0.0.1:${JSON.parse(line).port}`;
   start('gateway', 'apps/gateway/dist/main.js', { DETECTOR_TARGET: detectorTarget });

@@ -8,6 +8,8 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export interface RunningService {
   name: string;
   port: number;
+  /** The fields of its "ready" log line (metricsPort, model, ...). */
+  ready: Record<string, unknown>;
   process: ChildProcess;
   /** Every line the service printed on stdout and stderr so far. */
   output: string[];
@@ -15,7 +17,7 @@ export interface RunningService {
 }
 
 /**
- * Spawns `node <script>` and resolves once it logs `<name> listening` (its JSON line carries
+ * Spawns `node <script>` and resolves once it logs `<name> ready` (its JSON line carries
  * the bound port, so services can bind port 0 and never race for a free one).
  */
 export function startService(name: 'detector' | 'gateway', env: Record<string, string>, timeoutMs = 180_000): Promise<RunningService> {
@@ -35,9 +37,10 @@ export function startService(name: 'detector' | 'gateway', env: Record<string, s
     readline.createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       output.push(line);
-      if (!line.includes(`"${name} listening"`)) return;
+      if (!line.includes(`"${name} ready"`)) return;
       clearTimeout(timer);
-      resolve({ name, port: (JSON.parse(line) as { port: number }).port, process: child, output, stop });
+      const ready = JSON.parse(line) as Record<string, unknown> & { port: number };
+      resolve({ name, port: ready.port, ready, process: child, output, stop });
     });
     child.once('exit', (code) => {
       clearTimeout(timer);

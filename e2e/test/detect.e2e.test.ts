@@ -55,8 +55,8 @@ function detect(request: DetectRequestInit): Promise<DetectResponse> {
 }
 
 beforeAll(async () => {
-  detector = await startService('detector', { DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_POOL_SIZE: '2', DETECTOR_MAX_BATCH: '4' });
-  gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
+  detector = await startService('detector', { DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_POOL_SIZE: '2', DETECTOR_MAX_BATCH: '4', DETECTOR_METRICS_PORT: '0' });
+  gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}`, GATEWAY_METRICS_PORT: '0' });
   client = new (loadSsdPackage().Gateway)(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
 }, 300_000);
 

@@ -8,6 +8,8 @@ export const DEFAULT_MODEL_DIR = 'models';
 export interface DetectorConfig {
   host: string;
   port: number;
+  /** Prometheus /metrics over HTTP. */
+  metricsPort: number;
   /** The ONNX model served. */
   modelPath: string;
   /** True when MODEL_PATH was not set: the default model is made on first start if missing. */
@@ -20,11 +22,15 @@ export interface DetectorConfig {
   ortSpinning: boolean;
   /** Most images one session run takes; larger requests are split across workers. */
   maxBatch: number;
-  /** Inference tasks waiting for a worker before new work is refused with RESOURCE_EXHAUSTED. */
+  /** How long a partial batch may wait for images of other requests; 0 = take what is queued. */
+  maxQueueDelayMs: number;
+  /** Images waiting for a worker before new requests are refused with RESOURCE_EXHAUSTED. */
   maxQueue: number;
   maxImagesPerRequest: number;
   /** Largest decoded image accepted (width x height); larger gets RESOURCE_EXHAUSTED. */
   maxImagePixels: number;
+  /** Largest encoded (or raw) image accepted, in bytes. */
+  maxImageBytes: number;
   maxMessageBytes: number;
   /** Force-close calls still running this long after SIGTERM. */
   shutdownGraceMs: number;
@@ -39,15 +45,18 @@ export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus(
   return {
     host: envString(env, 'DETECTOR_HOST', '0.0.0.0'),
     port: envInt(env, 'DETECTOR_PORT', 50052, { min: 0, max: 65535 }),
+    metricsPort: envInt(env, 'DETECTOR_METRICS_PORT', 9464, { min: 0, max: 65535 }),
     modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, 'mobilenet-ssd-voc-300.onnx')),
     useDefaultModel: modelPathSetting === undefined,
     poolSize,
     intraOpThreads,
     ortSpinning: envBool(env, 'DETECTOR_ORT_SPINNING', false),
     maxBatch: envInt(env, 'DETECTOR_MAX_BATCH', 8, { min: 1, max: 256 }),
-    maxQueue: envInt(env, 'DETECTOR_MAX_QUEUE', 64, { min: 0, max: 1_000_000 }),
+    maxQueueDelayMs: envInt(env, 'DETECTOR_MAX_QUEUE_DELAY_MS', 0, { min: 0, max: 60_000 }),
+    maxQueue: envInt(env, 'DETECTOR_MAX_QUEUE', 512, { min: 1, max: 1_000_000 }),
     maxImagesPerRequest: envInt(env, 'DETECTOR_MAX_IMAGES', 256, { min: 1, max: 100_000 }),
     maxImagePixels: envInt(env, 'DETECTOR_MAX_IMAGE_PIXELS', 4096 * 4096, { min: 1, max: 0x3fff * 0x3fff }),
+    maxImageBytes: envInt(env, 'DETECTOR_MAX_IMAGE_BYTES', 32 * MiB, { min: 1 }),
     maxMessageBytes: envInt(env, 'DETECTOR_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),
     shutdownGraceMs: envInt(env, 'DETECTOR_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
     logLevel: envEnum(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),

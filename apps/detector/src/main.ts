@@ -1,5 +1,7 @@
-// Detector process: model -> warmed-up worker pool -> gRPC server. Logs one JSON line
-// "detector listening" with the bound port once it can serve.
+// Detector process. It listens at once, reporting NOT_SERVING on grpc.health.v1 while the model
+// loads and every worker warms up its session, then SERVING; on SIGTERM it goes NOT_SERVING,
+// stops taking calls, finishes what is in flight and releases the sessions. Logs JSON lines:
+// "detector listening" (ports bound) and "detector ready" (serving).
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -8,15 +10,55 @@ import * as grpc from '@grpc/grpc-js';
 import 'onnxruntime-node';
 import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { loadSsdPackage } from '@edge-ssd/protos';
-import { bindServer, createLogger, onTerminate, shutdownServer } from '@edge-ssd/service-kit';
+import type { Detection } from '@edge-ssd/ssd-core';
+import {
+  addOperationalServices,
+  bindServer,
+  createDeferredService,
+  createLogger,
+  createRegistry,
+  onTerminate,
+  shutdownServer,
+  startMetricsServer,
+} from '@edge-ssd/service-kit';
+import { DynamicBatcher } from './batching/dynamic-batcher';
 import { loadDetectorConfig } from './config';
+import { DetectorMetrics } from './metrics';
 import { loadModel } from './model/load-model';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
+import type { InferenceItem } from './worker/protocol';
 
 async function main(): Promise<void> {
   const config = loadDetectorConfig();
   const log = createLogger('detector', config.logLevel);
+  const registry = createRegistry('detector_process_');
+  const metrics = new DetectorMetrics(registry);
+  const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
+
+  const { definition, Detector } = loadSsdPackage();
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.max_send_message_length': config.maxMessageBytes,
+  });
+  const health = addOperationalServices(server, definition, ['ssd.v1.Detector']);
+  const detector = createDeferredService(['Detect', 'GetModelInfo'], 'detector is loading its model');
+  server.addService(Detector.service, detector.implementation);
+  const port = await bindServer(server, `${config.host}:${config.port}`);
+  log.info('detector listening', { host: config.host, port, metricsPort: metricsServer.port });
+
+  let pool: InferencePool | undefined;
+  let batcher: DynamicBatcher<InferenceItem, Detection[]> | undefined;
+  onTerminate(async (signal) => {
+    log.info('draining', { signal });
+    health.set('NOT_SERVING');
+    await shutdownServer(server, config.shutdownGraceMs);
+    await batcher?.drain();
+    await pool?.close();
+    await metricsServer.close();
+    log.info('stopped');
+  });
+
   if (config.useDefaultModel) {
     const { created } = await prepareDefaultModel(path.dirname(config.modelPath));
     if (created) log.info('wrote the default model', { path: config.modelPath });
@@ -24,30 +66,32 @@ async function main(): Promise<void> {
     throw new Error(`MODEL_PATH ${config.modelPath} does not exist`);
   }
   const model = await loadModel(config.modelPath);
-  const pool = new InferencePool(
+  pool = new InferencePool(
     { modelPath: model.path, spec: model.spec, intraOpThreads: config.intraOpThreads, ortSpinning: config.ortSpinning, maxBatch: config.maxBatch },
     config.poolSize,
-    config.maxQueue,
   );
   await pool.ready();
-
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.max_send_message_length': config.maxMessageBytes,
-  });
-  server.addService(
-    loadSsdPackage().Detector.service,
+  const workers = pool;
+  const queue = new DynamicBatcher<InferenceItem, Detection[]>(
+    { maxBatch: config.maxBatch, maxQueueDelayMs: config.maxQueueDelayMs, maxQueue: config.maxQueue, concurrency: config.poolSize },
+    (items) => workers.run(items),
+    metrics.observer(),
+  );
+  batcher = queue;
+  metrics.watch({ queuedImages: () => queue.queued, utilization: () => workers.utilization });
+  detector.resolve(
     createDetectService({
-      pool,
+      batcher: queue,
       modelInfo: model.info,
-      limits: { maxPixels: config.maxImagePixels, maxImagesPerRequest: config.maxImagesPerRequest },
+      limits: { maxPixels: config.maxImagePixels, maxBytes: config.maxImageBytes, maxImagesPerRequest: config.maxImagesPerRequest },
       log,
+      record: (code, imageCodes) => metrics.request(code, imageCodes),
     }),
   );
-  const port = await bindServer(server, `${config.host}:${config.port}`);
-  log.info('detector listening', {
-    host: config.host,
+  health.set('SERVING');
+  log.info('detector ready', {
     port,
+    metricsPort: metricsServer.port,
     model: model.info.name,
     modelPath: model.path,
     sha256: model.info.sha256,
@@ -55,13 +99,6 @@ async function main(): Promise<void> {
     poolSize: config.poolSize,
     intraOpThreads: config.intraOpThreads,
     maxBatch: config.maxBatch,
-  });
-
-  onTerminate(async (signal) => {
-    log.info('shutting down', { signal });
-    await shutdownServer(server, config.shutdownGraceMs);
-    await pool.close();
-    log.info('stopped');
   });
 }
 

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { decodeImage, ImageError, sniffFormat } from '../src/service/image-decode';
 
-const limits = { maxPixels: 1000 * 1000 };
+const limits = { maxPixels: 1000 * 1000, maxBytes: 1 << 20 };
 
 async function solid(width: number, height: number): Promise<sharp.Sharp> {
   return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 100, b: 50 } } });
@@ -60,6 +60,17 @@ describe('image decoding', () => {
     expect((await rejection(decodeImage({ id: 'x', source: 'raw', raw }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
   });
 
+  it('rejects a tiny PNG that declares a 30000x30000 image from its header, before decoding', async () => {
+    const error = await rejection(decodeImage({ id: 'bomb', source: 'encoded', encoded: pngDeclaring(30000, 30000) }, limits));
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(error.message).toMatch(/pixel limit/);
+  });
+
+  it('gives RESOURCE_EXHAUSTED for files over the byte limit', async () => {
+    const encoded = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(limits.maxBytes)]);
+    expect((await rejection(decodeImage({ id: 'x', source: 'encoded', encoded }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
+  });
+
   it('validates raw images: size, pixel format and data length', async () => {
     const cases = [
       { width: 0, height: 2, format: 'RGB8' as const, data: Buffer.alloc(0) },
@@ -77,3 +88,36 @@ describe('image decoding', () => {
     expect((await rejection(decodeImage({ id: 'x' }, limits))).code).toBe(status.INVALID_ARGUMENT);
   });
 });
+
+// A PNG whose IHDR declares width x height, with a token IDAT: a decompression bomb's header.
+function pngDeclaring(width: number, height: number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes: Buffer): number => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}

@@ -6,6 +6,8 @@ import { parseDetectorTarget, type DetectorTarget } from './upstream/detector-ta
 export interface GatewayConfig {
   host: string;
   port: number;
+  /** Prometheus /metrics over HTTP. */
+  metricsPort: number;
   detectorTarget: DetectorTarget;
   maxImagesPerRequest: number;
   maxMessageBytes: number;
@@ -19,6 +21,7 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   return {
     host: envString(env, 'GATEWAY_HOST', '0.0.0.0'),
     port: envInt(env, 'GATEWAY_PORT', 50051, { min: 0, max: 65535 }),
+    metricsPort: envInt(env, 'GATEWAY_METRICS_PORT', 9465, { min: 0, max: 65535 }),
     detectorTarget: parseDetectorTarget(envString(env, 'DETECTOR_TARGET', '127.0.0.1:50052')),
     maxImagesPerRequest: envInt(env, 'GATEWAY_MAX_IMAGES', 256, { min: 1, max: 100_000 }),
     maxMessageBytes: envInt(env, 'GATEWAY_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),

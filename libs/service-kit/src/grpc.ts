@@ -52,3 +52,25 @@ export function callUnary<Req, Res>(
     fn.call(client, request, metadata, options, (error, response) => (error ? reject(error) : resolve(response as Res)));
   });
 }
+
+/**
+ * A service implementation that answers UNAVAILABLE until the real one is set, so a server can
+ * listen (and report NOT_SERVING on health) while its model is still loading.
+ */
+export function createDeferredService(methods: string[], notReady: string): {
+  implementation: grpc.UntypedServiceImplementation;
+  resolve(target: grpc.UntypedServiceImplementation): void;
+} {
+  let target: grpc.UntypedServiceImplementation | undefined;
+  const implementation = Object.fromEntries(
+    methods.map((method) => [
+      method,
+      (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const real = target?.[method] as grpc.handleUnaryCall<unknown, unknown> | undefined;
+        if (real) real(call, callback);
+        else callback(grpcError(grpc.status.UNAVAILABLE, notReady));
+      },
+    ]),
+  );
+  return { implementation, resolve: (t) => (target = t) };
+}

@@ -3,3 +3,5 @@ export * from './env';
 export * from './cpu';
 export * from './grpc';
 export * from './signals';
+export * from './metrics';
+export * from './ops';

@@ -1,8 +1,9 @@
-// Structured logs: one JSON object per line on stdout, so a cluster's log pipeline can parse
-// them without a format definition.
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+// Structured logs (pino): one JSON object per line on stdout with an ISO time, a level name,
+// the service and the message, so a cluster's log pipeline parses them without a format
+// definition. Call sites use (message, fields); credentials are redacted wherever they appear.
+import pino from 'pino';
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -11,29 +12,25 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function isLogLevel(value: string): value is LogLevel {
-  return value in RANK;
-}
+const REDACTED_PATHS = ['token', 'tokens', 'authorization', 'password', 'key', '*.token', '*.tokens', '*.authorization', '*.password', '*.key'];
 
-export function createLogger(
-  service: string,
-  level: LogLevel = 'info',
-  write: (line: string) => void = (line) => process.stdout.write(line + '\n'),
-): Logger {
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
-    if (RANK[lvl] < RANK[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, service, msg, ...fields }, errorReplacer));
-  };
+export function createLogger(service: string, level: LogLevel = 'info', write?: (line: string) => void): Logger {
+  const destination = write ? { write: (chunk: string) => write(chunk.replace(/\n$/, '')) } : pino.destination({ dest: 1, sync: true });
+  const base = pino(
+    {
+      level,
+      base: { service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: pino.stdSerializers.err },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    destination,
+  );
   return {
-    debug: (msg, fields) => emit('debug', msg, fields),
-    info: (msg, fields) => emit('info', msg, fields),
-    warn: (msg, fields) => emit('warn', msg, fields),
-    error: (msg, fields) => emit('error', msg, fields),
+    debug: (msg, fields) => base.debug(fields ?? {}, msg),
+    info: (msg, fields) => base.info(fields ?? {}, msg),
+    warn: (msg, fields) => base.warn(fields ?? {}, msg),
+    error: (msg, fields) => base.error(fields ?? {}, msg),
   };
-}
-
-// Error objects stringify to {} by default; keep what helps an operator.
-function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  return value;
 }

@@ -10,6 +10,14 @@ describe('logger', () => {
     expect(lines).toHaveLength(2);
     const first = JSON.parse(lines[0]!);
     expect(first).toMatchObject({ level: 'info', service: 'detector', msg: 'started', port: 50052 });
-    expect(JSON.parse(lines[1]!).err).toEqual({ name: 'Error', message: 'boom' });
+    expect(new Date(first.time).toISOString()).toBe(first.time);
+    expect(JSON.parse(lines[1]!).err).toMatchObject({ type: 'Error', message: 'boom' });
+  });
+
+  it('never writes credentials', () => {
+    const lines: string[] = [];
+    const log = createLogger('gateway', 'info', (line) => lines.push(line));
+    log.info('config', { auth: { tokens: ['s3cret'] }, token: 's3cret', headers: { authorization: 'Bearer s3cret' } });
+    expect(lines[0]).not.toContain('s3cret');
   });
 });

@@ -2,6 +2,9 @@
 // threads through sharp, off the JS thread; resizing happens later in the workers, where it
 // is done exactly as OpenCV does it (sharp's resize is not cv2.resize).
 //
+// Pixel limits are checked from the header (width x height as declared), before any pixel is
+// decoded, so a small file that declares a huge image costs nothing.
+//
 // EXIF policy: JPEG/WebP orientation tags are applied, so width/height and boxes refer to
 // the image as a viewer shows it.
 import { status } from '@grpc/grpc-js';
@@ -22,6 +25,8 @@ export class ImageError extends Error {
 
 export interface DecodeLimits {
   maxPixels: number;
+  /** Largest encoded file or raw buffer accepted. */
+  maxBytes: number;
 }
 
 type Format = 'jpeg' | 'png' | 'webp';
@@ -38,6 +43,8 @@ export function sniffFormat(bytes: Uint8Array): Format | undefined {
 }
 
 export async function decodeImage(image: Image, limits: DecodeLimits): Promise<PixelImage> {
+  const size = image.source === 'raw' ? (image.raw?.data.length ?? 0) : (image.encoded?.length ?? 0);
+  if (size > limits.maxBytes) throw new ImageError(status.RESOURCE_EXHAUSTED, `image has ${size} bytes, over the ${limits.maxBytes}-byte limit`);
   if (image.source === 'raw' && image.raw) return rawImage(image.raw, limits);
   if (image.source === 'encoded' && image.encoded) return decodeEncoded(image.encoded, limits);
   throw new ImageError(status.INVALID_ARGUMENT, 'image has neither encoded nor raw data');

@@ -22,22 +22,30 @@ async function createHandler(settings: WorkerSettings): Promise<(task: Inference
   const imageSize = 3 * width * height;
   const batchInput = new Float32Array(settings.maxBatch * imageSize);
 
+  const locSize = postprocessor.numPriors * 4;
+  const confSize = postprocessor.numPriors * postprocessor.numClasses;
+
   const infer = async (task: InferenceTask): Promise<InferenceResult> => {
-    const n = task.images.length;
+    const n = task.items.length;
     if (n === 0) return [];
     if (n > settings.maxBatch) throw new RangeError(`task has ${n} images, more than maxBatch ${settings.maxBatch}`);
-    task.images.forEach((image, i) => preprocessInto(image, spec.input, batchInput, i * imageSize));
+    task.items.forEach(({ image }, i) => preprocessInto(image, spec.input, batchInput, i * imageSize));
     const input = new ort.Tensor('float32', batchInput.subarray(0, n * imageSize), [n, 3, height, width]);
     const outputs = await session.run({ [spec.input.name]: input });
-    const loc = outputs[spec.outputs.loc];
-    const conf = outputs[spec.outputs.conf];
-    if (!loc || !conf) throw new Error(`model did not return ${spec.outputs.loc} and ${spec.outputs.conf}`);
-    return postprocessor.detect(loc.data as Float32Array, conf.data as Float32Array, n, task.options);
+    const loc = outputs[spec.outputs.loc]?.data;
+    const conf = outputs[spec.outputs.conf]?.data;
+    if (!(loc instanceof Float32Array) || !(conf instanceof Float32Array)) {
+      throw new Error(`model did not return float32 ${spec.outputs.loc} and ${spec.outputs.conf}`);
+    }
+    // Images of one run may come from different requests, each with its own options.
+    return task.items.map(({ options }, i) =>
+      postprocessor.detect(loc.subarray(i * locSize, (i + 1) * locSize), conf.subarray(i * confSize, (i + 1) * confSize), 1, options)[0]!,
+    );
   };
 
   // Warm-up: the first run allocates ORT's arenas; pay for it before the first client does.
   const grey = new Uint8Array(width * height * 3).fill(127);
-  await infer({ images: [{ data: grey, width, height, order: spec.input.channelOrder }], options: {} });
+  await infer({ items: [{ image: { data: grey, width, height, order: spec.input.channelOrder }, options: {} }] });
   parentPort?.postMessage({ [SESSION_READY]: threadId });
   return infer;
 }

@@ -1,13 +1,8 @@
-// The main thread's handle on the inference workers.
+// The main thread's handle on the inference workers. Batching and queueing happen before this
+// (batching/dynamic-batcher.ts), so Piscina only ever sees as many tasks as it has workers.
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
-import type { PixelImage } from './preprocess';
-import { SESSION_READY, type InferenceResult, type InferenceTask, type WorkerSettings } from './protocol';
-
-export class QueueFullError extends Error {
-  override readonly name = 'QueueFullError';
-}
+import { SESSION_READY, type InferenceItem, type InferenceResult, type InferenceTask, type WorkerSettings } from './protocol';
 
 // Workers run compiled JavaScript. Under ts-jest this file is the .ts source, so point at the
 // build output next to it (tests depend on the build target).
@@ -18,18 +13,18 @@ function workerFile(): string {
 
 export class InferencePool {
   private readonly piscina: Piscina;
-  private readonly maxBatch: number;
 
-  constructor(settings: WorkerSettings, private readonly poolSize: number, maxQueue: number) {
-    this.maxBatch = settings.maxBatch;
+  constructor(
+    settings: WorkerSettings,
+    readonly size: number,
+  ) {
     this.piscina = new Piscina({
       filename: workerFile(),
       workerData: settings,
-      minThreads: poolSize,
-      maxThreads: poolSize,
+      minThreads: size,
+      maxThreads: size,
       // Sessions are expensive and re-creating them leaks: workers live as long as the pool.
       idleTimeout: Infinity,
-      maxQueue,
       concurrentTasksPerWorker: 1,
     });
   }
@@ -37,13 +32,12 @@ export class InferencePool {
   /** Resolves once every worker has loaded and warmed up its session; rejects if one fails. */
   ready(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const pending = new Set<number>();
-      let expected = this.poolSize;
+      const seen = new Set<number>();
       const onMessage = (message: unknown): void => {
         const id = (message as Record<string, unknown> | null)?.[SESSION_READY];
-        if (typeof id !== 'number' || pending.has(id)) return;
-        pending.add(id);
-        if (--expected === 0) {
+        if (typeof id !== 'number' || seen.has(id)) return;
+        seen.add(id);
+        if (seen.size === this.size) {
           detach();
           resolve();
         }
@@ -61,30 +55,15 @@ export class InferencePool {
     });
   }
 
-  /**
-   * Runs the images in chunks of at most maxBatch, in parallel across workers, and returns
-   * detections in input order. The images' pixel buffers are transferred to the workers.
-   */
-  async detect(images: PixelImage[], options: DetectOptions): Promise<Detection[][]> {
-    const chunks: PixelImage[][] = [];
-    for (let i = 0; i < images.length; i += this.maxBatch) chunks.push(images.slice(i, i + this.maxBatch));
-    const results = await Promise.all(chunks.map((chunk) => this.run({ images: chunk, options })));
-    return results.flat();
+  /** One session run over the items; pixel buffers are transferred to the worker. */
+  async run(items: InferenceItem[]): Promise<InferenceResult> {
+    const task: InferenceTask = { items };
+    return (await this.piscina.run(task, { transferList: items.map(({ image }) => image.data.buffer as ArrayBuffer) })) as InferenceResult;
   }
 
-  private async run(task: InferenceTask): Promise<InferenceResult> {
-    try {
-      return (await this.piscina.run(task, { transferList: task.images.map((image) => image.data.buffer as ArrayBuffer) })) as InferenceResult;
-    } catch (error) {
-      if (error instanceof Error && /queue is at limit|No task queue available/i.test(error.message)) {
-        throw new QueueFullError('detector queue is full');
-      }
-      throw error;
-    }
-  }
-
-  get queueSize(): number {
-    return this.piscina.queueSize;
+  /** Fraction of worker capacity in use, 0..1. */
+  get utilization(): number {
+    return this.piscina.utilization;
   }
 
   async close(): Promise<void> {

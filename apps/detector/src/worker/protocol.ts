@@ -10,10 +10,18 @@ export interface WorkerSettings {
   maxBatch: number;
 }
 
-/** One session run: up to maxBatch images, their pixel buffers transferred, not copied. */
-export interface InferenceTask {
-  images: PixelImage[];
+/** One image of a session run, with the options of the request it came from. */
+export interface InferenceItem {
+  image: PixelImage;
   options: DetectOptions;
+}
+
+/**
+ * One session run: up to maxBatch images, possibly from different requests. Pixel buffers are
+ * transferred, not copied.
+ */
+export interface InferenceTask {
+  items: InferenceItem[];
 }
 
 /** Detections per task image, in task order, boxes normalised to the image. */
