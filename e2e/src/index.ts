@@ -17,12 +17,21 @@ export interface RunningService {
 }
 
 /**
- * Spawns `node <script>` and resolves once it logs `<name> ready` (its JSON line carries
- * the bound port, so services can bind port 0 and never race for a free one).
+ * Spawns `node apps/<name>/dist/main.js` and resolves once it logs `<name> ready` (its JSON
+ * line carries the bound ports, so services bind port 0 and never race for a free one).
  */
-export function startService(name: 'detector' | 'gateway', env: Record<string, string>, timeoutMs = 180_000): Promise<RunningService> {
+export interface StartOptions {
+  /** Working directory (the default model is written under `<cwd>/models`). */
+  cwd?: string;
+  /** Resolve on the "listening" line (ports bound, maybe still loading) instead of "ready". */
+  until?: 'listening' | 'ready';
+  timeoutMs?: number;
+}
+
+export function startService(name: 'detector' | 'gateway', env: Record<string, string>, options: StartOptions = {}): Promise<RunningService> {
+  const { cwd = REPO_ROOT, until = 'ready', timeoutMs = 180_000 } = options;
   const script = path.join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-  const child = spawn(process.execPath, [script], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
@@ -37,7 +46,7 @@ export function startService(name: 'detector' | 'gateway', env: Record<string, s
     readline.createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       output.push(line);
-      if (!line.includes(`"${name} ready"`)) return;
+      if (!line.includes(`"${name} ${until}"`)) return;
       clearTimeout(timer);
       const ready = JSON.parse(line) as Record<string, unknown> & { port: number };
       resolve({ name, port: ready.port, ready, process: child, output, stop });
@@ -47,4 +56,38 @@ export function startService(name: 'detector' | 'gateway', env: Record<string, s
       reject(new Error(`${name} exited with ${code} before listening:\n${output.join('\n')}`));
     });
   });
+}
+
+/** Resolves when the service prints a line containing `text` (already printed lines count). */
+export function waitForLine(service: RunningService, text: string, timeoutMs = 180_000): Promise<string> {
+  const found = service.output.find((line) => line.includes(text));
+  if (found) return Promise.resolve(found);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${service.name} never printed "${text}":\n${service.output.join('\n')}`)), timeoutMs);
+    const onLine = (line: string): void => {
+      if (!line.includes(text)) return;
+      clearTimeout(timer);
+      resolve(line);
+    };
+    for (const stream of [service.process.stdout!, service.process.stderr!]) readline.createInterface({ input: stream }).on('line', onLine);
+  });
+}
+
+/** Prometheus text exposition of a service's /metrics. */
+export async function scrapeMetrics(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  if (!response.ok) throw new Error(`metrics answered ${response.status}`);
+  return response.text();
+}
+
+/** The value of one sample, e.g. metricValue(text, 'detector_images_total', { code: 'OK' }); 0 when absent. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const present = match[2] ?? '';
+    if (wanted.every((label) => present.includes(label))) return Number(match[3]);
+  }
+  return 0;
 }

@@ -32,6 +32,11 @@ export interface DetectorConfig {
   /** Largest encoded (or raw) image accepted, in bytes. */
   maxImageBytes: number;
   maxMessageBytes: number;
+  /**
+   * Connections are closed (GOAWAY, after in-flight calls finish) after this long, so clients
+   * re-resolve DNS and find detector pods added since: grpc-js does not poll DNS by itself.
+   */
+  maxConnectionAgeMs: number;
   /** Force-close calls still running this long after SIGTERM. */
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -58,6 +63,7 @@ export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus(
     maxImagePixels: envInt(env, 'DETECTOR_MAX_IMAGE_PIXELS', 4096 * 4096, { min: 1, max: 0x3fff * 0x3fff }),
     maxImageBytes: envInt(env, 'DETECTOR_MAX_IMAGE_BYTES', 32 * MiB, { min: 1 }),
     maxMessageBytes: envInt(env, 'DETECTOR_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),
+    maxConnectionAgeMs: envInt(env, 'DETECTOR_MAX_CONNECTION_AGE_MS', 30_000, { min: 1000 }),
     shutdownGraceMs: envInt(env, 'DETECTOR_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
     logLevel: envEnum(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };

@@ -32,7 +32,7 @@ import type { InferenceItem } from './worker/protocol';
 async function main(): Promise<void> {
   const config = loadDetectorConfig();
   const log = createLogger('detector', config.logLevel);
-  const registry = createRegistry('detector_process_');
+  const registry = createRegistry('detector_');
   const metrics = new DetectorMetrics(registry);
   const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
 
@@ -40,6 +40,8 @@ async function main(): Promise<void> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
+    'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
   });
   const health = addOperationalServices(server, definition, ['ssd.v1.Detector']);
   const detector = createDeferredService(['Detect', 'GetModelInfo'], 'detector is loading its model');

@@ -11,6 +11,7 @@ export class DetectorMetrics {
   private readonly inferenceSeconds: Histogram;
   private readonly batchSize: Histogram;
   private readonly dropped: Counter<'reason'>;
+  private readonly enqueued: Counter;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -29,11 +30,13 @@ export class DetectorMetrics {
       registers,
     });
     this.batchSize = new Histogram({ name: 'detector_batch_size', help: 'Images per session run', buckets: [1, 2, 4, 8, 16, 32, 64], registers });
+    this.enqueued = new Counter({ name: 'detector_enqueued_images_total', help: 'Images accepted into the queue', registers });
     this.dropped = new Counter({ name: 'detector_dropped_images_total', help: 'Queued images dropped before running', labelNames: ['reason'], registers });
   }
 
   observer(): BatcherObserver {
     return {
+      enqueued: (count) => this.enqueued.inc(count),
       batchStarted: (size, waitedMs) => {
         this.batchSize.observe(size);
         for (const ms of waitedMs) this.queueSeconds.observe(ms / 1000);

@@ -10,7 +10,7 @@ import { DetectorClients } from './upstream/detector-clients';
 async function main(): Promise<void> {
   const config = loadGatewayConfig();
   const log = createLogger('gateway', config.logLevel);
-  const registry = createRegistry('gateway_process_');
+  const registry = createRegistry('gateway_');
   const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
   const detectors = new DetectorClients(config.detectorTarget, config.maxMessageBytes);
   const { definition, Gateway } = loadSsdPackage();

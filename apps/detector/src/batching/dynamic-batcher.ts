@@ -35,6 +35,8 @@ export class JobDroppedError extends Error {
 }
 
 export interface BatcherObserver {
+  /** Images accepted into the queue. */
+  enqueued?(count: number): void;
   /** A batch leaves the queue: its size and how long each of its items waited. */
   batchStarted?(size: number, waitedMs: number[]): void;
   batchFinished?(size: number, runMs: number, error?: unknown): void;
@@ -84,6 +86,7 @@ export class DynamicBatcher<I, R> {
     const promises = items.map(
       (item) => new Promise<R>((resolve, reject) => this.queue.push({ item, context, enqueuedAt, resolve, reject })),
     );
+    this.observer.enqueued?.(items.length);
     this.pump();
     return promises;
   }
@@ -125,7 +128,8 @@ export class DynamicBatcher<I, R> {
     while (batch.length < maxBatch && this.queued > 0) {
       const job = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Job<I, R>;
-      const reason: DropReason | undefined = job.context.isCancelled() ? 'cancelled' : now >= job.context.deadline ? 'deadline' : undefined;
+      // Deadline first: grpc-js also marks a call cancelled once its deadline passes.
+      const reason: DropReason | undefined = now >= job.context.deadline ? 'deadline' : job.context.isCancelled() ? 'cancelled' : undefined;
       if (reason) {
         this.observer.dropped?.(reason);
         job.reject(new JobDroppedError(reason));
