@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// bn-fuse command line.
+//
+//   convert --input in.onnx --output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]
+//   write-mobilenet-ssd --output x.onnx [--seed n]
+//   inspect --input x.onnx
+//
+// Exit codes: 0 done; 1 verification failed (nothing written) or an unexpected error; 2 bad usage
+// or unusable input (one line on stderr). Options are accepted as `--key value` and `--key=value`;
+// `--verify=false` is accepted too because `nx run ... --no-verify` forwards it in that form.
+import { InputError, OutputError, VerificationFailedError, convertFile, formatSummary, reportJson } from './convert';
+import { writeFileAtomic } from './fs-util';
+import { inspectModel } from './inspect';
+import { writeMobileNetSsd } from './mobilenet-ssd';
+import * as fs from 'node:fs';
+
+const USAGE = `usage:
+  bn-fuse convert --input in.onnx --output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]
+  bn-fuse write-mobilenet-ssd --output x.onnx [--seed n]
+  bn-fuse inspect --input x.onnx`;
+
+class UsageError extends Error {}
+
+type Options = Record<string, string | boolean>;
+
+const COMMANDS: Record<string, { values: string[]; flags: string[]; required: string[] }> = {
+  convert: { values: ['input', 'output', 'report', 'rtol', 'atol'], flags: ['verify'], required: ['input', 'output'] },
+  'write-mobilenet-ssd': { values: ['output', 'seed'], flags: [], required: ['output'] },
+  inspect: { values: ['input'], flags: [], required: ['input'] },
+};
+
+export function parseArgs(argv: readonly string[]): { command: string; options: Options } {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h') throw new UsageError('no command given');
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command '${command}'`);
+  const options: Options = {};
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
+    const eq = arg.indexOf('=');
+    let key = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (key.startsWith('no-') && value === undefined && spec.flags.includes(key.slice(3))) {
+      key = key.slice(3);
+      value = 'false';
+    }
+    if (spec.flags.includes(key)) {
+      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${key} takes true or false, got '${value}'`);
+      options[key] = value !== 'false';
+    } else if (spec.values.includes(key)) {
+      if (value === undefined) {
+        value = rest[++i];
+        if (value === undefined) throw new UsageError(`--${key} needs a value`);
+      }
+      options[key] = value;
+    } else {
+      throw new UsageError(`unknown option --${key} for '${command}'`);
+    }
+  }
+  for (const key of spec.required) if (typeof options[key] !== 'string' || options[key] === '') throw new UsageError(`--${key} is required`);
+  return { command, options };
+}
+
+function numberOption(options: Options, key: string): number | undefined {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${key} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const { command, options } = parseArgs(argv);
+  if (command === 'write-mobilenet-ssd') {
+    const seedValue = numberOption(options, 'seed');
+    if (seedValue !== undefined && !Number.isInteger(seedValue)) throw new UsageError('--seed must be an integer');
+    const started = performance.now();
+    const bytes = writeMobileNetSsd(seedValue === undefined ? {} : { seed: seedValue });
+    writeFileAtomic(options.output as string, bytes);
+    const info = inspectModel(bytes);
+    console.log(`bn-fuse write-mobilenet-ssd: ${options.output} (${bytes.byteLength} bytes, ${info.nodeCount} nodes, ${info.batchNormCount} BatchNormalization, ${((performance.now() - started) / 1000).toFixed(2)} s)`);
+    return 0;
+  }
+  if (command === 'inspect') {
+    let bytes: Uint8Array;
+    try {
+      bytes = fs.readFileSync(options.input as string);
+    } catch (err) {
+      throw new InputError(`cannot read input '${options.input}': ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    try {
+      console.log(JSON.stringify(inspectModel(bytes), null, 2));
+    } catch (err) {
+      throw new InputError(`input '${options.input}' is not a usable ONNX model: ${(err as Error).message}`);
+    }
+    return 0;
+  }
+  const result = await convertFile(options.input as string, options.output as string, {
+    verify: options.verify !== false,
+    rtol: numberOption(options, 'rtol'),
+    atol: numberOption(options, 'atol'),
+  });
+  if (typeof options.report === 'string') writeFileAtomic(options.report, reportJson(result));
+  console.log(formatSummary(result));
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`bn-fuse: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof InputError) {
+      console.error(`bn-fuse: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof OutputError) {
+      console.error(`bn-fuse: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof VerificationFailedError) {
+      console.log(formatSummary(err.result));
+      console.error(`bn-fuse: ${err.message}`);
+      return 1;
+    }
+    // System errors (an output directory that does not exist, no permission) get one line; anything
+    // else is a bug and gets its stack.
+    const systemError = err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+    console.error(`bn-fuse: ${err instanceof Error ? (systemError ? err.message : (err.stack ?? err.message)) : String(err)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  // Exit explicitly: onnxruntime's threads can keep the event loop alive after the work is done.
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

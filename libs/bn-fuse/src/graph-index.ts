@@ -1,0 +1,111 @@
+// Def/use analysis of one ONNX graph, and a model-wide registry of tensor names.
+//
+// Uses are counted per input slot, including *implicit* uses: a node carrying a subgraph (If, Loop,
+// Scan) uses every outer-scope name its subgraph reads. Missing those would let a rewrite remove
+// or rename a tensor that a branch body still reads.
+import { AttributeProto, GraphProto, ModelProto, NodeProto, ValueInfoProto } from './onnx-types';
+
+export interface GraphIndex {
+  /** Tensor name -> index of the node producing it. */
+  producer: Map<string, number>;
+  /** Tensor name -> number of consuming input slots (explicit and implicit). Graph outputs are not counted here. */
+  uses: Map<string, number>;
+  graphInputs: Set<string>;
+  graphOutputs: Set<string>;
+}
+
+export function subgraphsOf(node: NodeProto): GraphProto[] {
+  const out: GraphProto[] = [];
+  for (const attr of node.attribute) out.push(...attributeGraphs(attr));
+  return out;
+}
+
+function attributeGraphs(attr: AttributeProto): GraphProto[] {
+  return [...(attr.g ? [attr.g] : []), ...attr.graphs];
+}
+
+/** Names a subgraph reads from enclosing scopes (recursively through nested subgraphs). */
+export function outerScopeReads(graph: GraphProto): Set<string> {
+  const defined = new Set<string>();
+  for (const v of graph.input) if (v.name) defined.add(v.name);
+  for (const t of graph.initializer) if (t.name) defined.add(t.name);
+  for (const s of graph.sparse_initializer) if (s.values?.name) defined.add(s.values.name);
+  for (const n of graph.node) for (const o of n.output) if (o) defined.add(o);
+  const reads = new Set<string>();
+  const read = (name: string) => {
+    if (name && !defined.has(name)) reads.add(name);
+  };
+  for (const n of graph.node) {
+    n.input.forEach(read);
+    for (const g of subgraphsOf(n)) outerScopeReads(g).forEach(read);
+  }
+  for (const o of graph.output) read(o.name ?? '');
+  return reads;
+}
+
+/** Inputs a node reads: its explicit inputs plus the outer-scope reads of its subgraphs. */
+export function nodeReads(node: NodeProto): string[] {
+  const reads = node.input.filter((n) => n !== '');
+  for (const g of subgraphsOf(node)) reads.push(...outerScopeReads(g));
+  return reads;
+}
+
+export function indexGraph(graph: GraphProto): GraphIndex {
+  const producer = new Map<string, number>();
+  const uses = new Map<string, number>();
+  graph.node.forEach((node, i) => {
+    for (const o of node.output) if (o) producer.set(o, i);
+    for (const name of nodeReads(node)) uses.set(name, (uses.get(name) ?? 0) + 1);
+  });
+  return {
+    producer,
+    uses,
+    graphInputs: new Set(graph.input.map((v) => v.name ?? '')),
+    graphOutputs: new Set(graph.output.map((v) => v.name ?? '')),
+  };
+}
+
+/** Every tensor name in the model's graphs (all scopes), so new names can avoid all of them. */
+export class NameRegistry {
+  private readonly names = new Set<string>();
+
+  static forModel(model: ModelProto): NameRegistry {
+    const registry = new NameRegistry();
+    if (model.graph) registry.addGraph(model.graph);
+    for (const t of model.training_info) {
+      if (t.initialization) registry.addGraph(t.initialization);
+      if (t.algorithm) registry.addGraph(t.algorithm);
+    }
+    return registry;
+  }
+
+  addGraph(graph: GraphProto): void {
+    for (const v of [...graph.input, ...graph.output, ...graph.value_info]) if (v.name) this.names.add(v.name);
+    for (const t of graph.initializer) if (t.name) this.names.add(t.name);
+    for (const s of graph.sparse_initializer) if (s.values?.name) this.names.add(s.values.name);
+    for (const n of graph.node) {
+      for (const name of [...n.input, ...n.output]) if (name) this.names.add(name);
+      for (const g of subgraphsOf(n)) this.addGraph(g);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /** Returns `base`, or `base_1`, `base_2`, ... : the first not yet used, and reserves it. */
+  fresh(base: string): string {
+    let name = base;
+    for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
+    this.names.add(name);
+    return name;
+  }
+}
+
+/** Graph inputs that are not initializers (IR < 4 lists initializers as inputs too). */
+export function runtimeInputs(model: ModelProto): ValueInfoProto[] {
+  const graph = model.graph;
+  if (!graph) return [];
+  const init = new Set(graph.initializer.map((t) => t.name));
+  return graph.input.filter((v) => !init.has(v.name));
+}

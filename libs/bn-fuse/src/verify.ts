@@ -1,0 +1,180 @@
+// Numerical check of a fold: run the original and the folded model in onnxruntime on the same
+// seeded random inputs and compare every output.
+//
+// Both sessions use graphOptimizationLevel 'disabled'. At any other level ORT folds Conv+BN itself
+// when it creates the session, so the reference would be a fused graph too and the comparison
+// nearly vacuous (bn-folding.md §3, "what is worth copying" 1).
+import * as ort from 'onnxruntime-node';
+import { decodeModel } from './codec';
+import { runtimeInputs } from './graph-index';
+import { DataType, ModelProto, int64ToNumber } from './onnx-types';
+import { Prng } from './prng';
+import { encodeFloat16 } from './tensor';
+
+export interface VerifyOptions {
+  /** Relative tolerance (numpy allclose semantics: |a - b| <= atol + rtol * |a|). Default 1e-4. */
+  rtol?: number;
+  /** Absolute tolerance. Default 1e-5. */
+  atol?: number;
+  /** Seed of the random inputs. */
+  seed?: number;
+  /** Size used for every symbolic or unknown dimension (batch etc.). Default 2. */
+  dynamicDimSize?: number;
+}
+
+export interface OutputComparison {
+  name: string;
+  shape: number[];
+  maxAbsError: number;
+  /**
+   * max |a - b| / max(|a|, atol / rtol): the error relative to the reference wherever the relative
+   * tolerance is the binding one. Below |a| = atol / rtol the absolute tolerance dominates and a
+   * ratio to a near-zero reference would say nothing.
+   */
+  maxRelError: number;
+  /** max |a - b| / (atol + rtol * |a|); the output passes when this is <= 1. */
+  worstToleranceRatio: number;
+  /** Elements outside the tolerance. */
+  mismatches: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  rtol: number;
+  atol: number;
+  inputShapes: Record<string, number[]>;
+  outputs: OutputComparison[];
+  maxAbsError: number;
+  maxRelError: number;
+  /** Set when the models cannot be compared at all (different outputs, a run failure). */
+  error?: string;
+}
+
+export const DEFAULT_RTOL = 1e-4;
+export const DEFAULT_ATOL = 1e-5;
+const DEFAULT_SEED = 0x5eed;
+
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  graphOptimizationLevel: 'disabled',
+  executionProviders: ['cpu'],
+};
+
+export async function verifyFold(originalBytes: Uint8Array, foldedBytes: Uint8Array, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const rtol = options.rtol ?? DEFAULT_RTOL;
+  const atol = options.atol ?? DEFAULT_ATOL;
+  const original = decodeModel(originalBytes);
+  const { feeds, shapes } = randomFeeds(original, options.seed ?? DEFAULT_SEED, options.dynamicDimSize ?? 2);
+  const result: VerifyResult = { ok: false, rtol, atol, inputShapes: shapes, outputs: [], maxAbsError: 0, maxRelError: 0 };
+
+  let a: Record<string, ort.Tensor>;
+  let b: Record<string, ort.Tensor>;
+  try {
+    a = await runModel(originalBytes, feeds);
+  } catch (err) {
+    result.error = `onnxruntime cannot run the original model: ${firstLine(err)}`;
+    return result;
+  }
+  try {
+    b = await runModel(foldedBytes, feeds);
+  } catch (err) {
+    result.error = `onnxruntime cannot run the folded model: ${firstLine(err)}`;
+    return result;
+  }
+  const names = Object.keys(a);
+  const missing = names.filter((n) => !(n in b));
+  if (missing.length > 0) {
+    result.error = `folded model lacks output(s) ${missing.join(', ')}`;
+    return result;
+  }
+  for (const name of names) {
+    const cmp = compareTensors(name, a[name], b[name], rtol, atol);
+    result.outputs.push(cmp);
+    result.maxAbsError = Math.max(result.maxAbsError, cmp.maxAbsError);
+    result.maxRelError = Math.max(result.maxRelError, cmp.maxRelError);
+  }
+  result.ok = result.outputs.every((o) => o.mismatches === 0);
+  return result;
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0];
+}
+
+async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+  try {
+    const out = await session.run(feeds);
+    return Object.fromEntries(session.outputNames.map((n) => [n, out[n]]));
+  } finally {
+    await session.release();
+  }
+}
+
+function compareTensors(name: string, ref: ort.Tensor, got: ort.Tensor, rtol: number, atol: number): OutputComparison {
+  const shape = [...ref.dims];
+  const cmp: OutputComparison = { name, shape, maxAbsError: 0, maxRelError: 0, worstToleranceRatio: 0, mismatches: 0 };
+  if (ref.dims.join(',') !== got.dims.join(',') || ref.type !== got.type) {
+    cmp.maxAbsError = Infinity;
+    cmp.maxRelError = Infinity;
+    cmp.worstToleranceRatio = Infinity;
+    cmp.mismatches = ref.size;
+    return cmp;
+  }
+  const relFloor = rtol > 0 ? Math.max(atol / rtol, Number.MIN_VALUE) : Math.max(atol, Number.MIN_VALUE);
+  const x = ref.data as ArrayLike<number | bigint>;
+  const y = got.data as ArrayLike<number | bigint>;
+  for (let i = 0; i < x.length; i++) {
+    const p = Number(x[i]);
+    const q = Number(y[i]);
+    if (Number.isNaN(p) && Number.isNaN(q)) continue;
+    const diff = p === q ? 0 : Math.abs(p - q);
+    const abs = Math.abs(p);
+    const ratio = Number.isNaN(diff) ? Infinity : diff / (atol + rtol * abs);
+    if (Number.isNaN(diff) || diff > cmp.maxAbsError) cmp.maxAbsError = Number.isNaN(diff) ? Infinity : diff;
+    const rel = Number.isNaN(diff) ? Infinity : diff / Math.max(abs, relFloor);
+    if (rel > cmp.maxRelError) cmp.maxRelError = rel;
+    if (ratio > cmp.worstToleranceRatio) cmp.worstToleranceRatio = ratio;
+    if (ratio > 1) cmp.mismatches++;
+  }
+  return cmp;
+}
+
+function randomFeeds(model: ModelProto, seed: number, dynamic: number): { feeds: Record<string, ort.Tensor>; shapes: Record<string, number[]> } {
+  const rng = new Prng(seed);
+  const feeds: Record<string, ort.Tensor> = {};
+  const shapes: Record<string, number[]> = {};
+  for (const input of runtimeInputs(model)) {
+    const name = input.name ?? '';
+    const tensorType = input.type?.tensor_type;
+    if (!tensorType) throw new Error(`input '${name}' is not a tensor; cannot generate data for it`);
+    const dims = (tensorType.shape?.dim ?? []).map((d) => {
+      const v = d.dim_value === undefined ? 0 : int64ToNumber(d.dim_value);
+      return v > 0 ? v : dynamic;
+    });
+    const size = dims.reduce((a, b) => a * b, 1);
+    shapes[name] = dims;
+    feeds[name] = randomTensor(tensorType.elem_type ?? DataType.FLOAT, size, dims, rng, name);
+  }
+  return { feeds, shapes };
+}
+
+function randomTensor(elemType: number, size: number, dims: number[], rng: Prng, name: string): ort.Tensor {
+  switch (elemType) {
+    case DataType.FLOAT:
+      return new ort.Tensor('float32', Float32Array.from({ length: size }, () => rng.uniform(-1, 1)), dims);
+    case DataType.DOUBLE:
+      return new ort.Tensor('float64', Float64Array.from({ length: size }, () => rng.uniform(-1, 1)), dims);
+    case DataType.FLOAT16:
+      return new ort.Tensor('float16', Uint16Array.from({ length: size }, () => encodeFloat16(rng.uniform(-1, 1))), dims);
+    case DataType.INT32:
+      return new ort.Tensor('int32', Int32Array.from({ length: size }, () => Math.floor(rng.uniform(0, 4))), dims);
+    case DataType.INT64:
+      return new ort.Tensor('int64', BigInt64Array.from({ length: size }, () => BigInt(Math.floor(rng.uniform(0, 4)))), dims);
+    case DataType.UINT8:
+      return new ort.Tensor('uint8', Uint8Array.from({ length: size }, () => Math.floor(rng.uniform(0, 256))), dims);
+    case DataType.BOOL:
+      return new ort.Tensor('bool', Uint8Array.from({ length: size }, () => (rng.next() < 0.5 ? 1 : 0)), dims);
+    default:
+      throw new Error(`input '${name}' has element type ${elemType}, for which no random data is generated`);
+  }
+}

@@ -1,0 +1,132 @@
+// The CLI, as users run it: `node libs/bn-fuse/dist/cli.js ...` (the test target runs after build).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { inspectModel } from '../src';
+import { CLI, tempDir } from './helpers';
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectOneLineError(r: { stderr: string }, pattern: RegExp): void {
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^bn-fuse: /);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('bn-fuse CLI', () => {
+  let dir: string;
+  let model: string;
+
+  beforeAll(() => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx nx run bn-fuse:build\` first`);
+    dir = tempDir('cli');
+    model = path.join(dir, 'model.onnx');
+    const r = cli('write-mobilenet-ssd', '--output', model);
+    if (r.status !== 0) throw new Error(`write-mobilenet-ssd failed: ${r.stderr}`);
+  });
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('write-mobilenet-ssd writes the unfused default model', () => {
+    const info = inspectModel(fs.readFileSync(model));
+    expect(info.batchNormCount).toBe(35);
+    expect(info.nodeCount).toBe(144);
+  });
+
+  it('convert folds, verifies, prints a summary and writes the output and the JSON report', () => {
+    const out = path.join(dir, 'fused.onnx');
+    const report = path.join(dir, 'report.json');
+    const r = cli('convert', '--input', model, '--output', out, '--report', report);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('BatchNormalization: 35 found, 35 folded, 0 left');
+    expect(r.stdout).toContain('nodes: 144 -> 109');
+    expect(r.stdout).toMatch(/size: 23\.\d\d MB -> 23\.\d\d MB/);
+    expect(r.stdout).toMatch(/verify: OK: max abs error \d\.\d\de-\d/);
+    expect(inspectModel(fs.readFileSync(out)).batchNormCount).toBe(0);
+    const json = JSON.parse(fs.readFileSync(report, 'utf8'));
+    expect(json.report.batchNormFolded).toBe(35);
+    expect(json.verification.ok).toBe(true);
+    expect(json.before.nodes).toBe(144);
+    expect(json.after.nodes).toBe(109);
+    // Atomic writes leave no temporary files behind.
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('accepts --key=value options and skips verification with --no-verify or --verify=false', () => {
+    for (const flag of ['--no-verify', '--verify=false']) {
+      const out = path.join(dir, `noverify${flag.length}.onnx`);
+      const r = cli('convert', `--input=${model}`, `--output=${out}`, flag);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('verify: skipped');
+      expect(fs.existsSync(out)).toBe(true);
+    }
+  });
+
+  it('refuses to overwrite its input (same path or a symlink to it): exit 2, input unchanged', () => {
+    const before = fs.statSync(model);
+    const link = path.join(dir, 'link.onnx');
+    fs.symlinkSync(model, link);
+    for (const output of [model, path.join(dir, '.', 'model.onnx'), link]) {
+      const r = cli('convert', '--input', model, '--output', output, '--no-verify');
+      expect(r.status).toBe(2);
+      expectOneLineError(r, /refusing to overwrite/);
+    }
+    const after = fs.statSync(model);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(after.size).toBe(before.size);
+  });
+
+  it('exits 2 with one line on stderr for a missing input', () => {
+    const out = path.join(dir, 'never1.onnx');
+    const r = cli('convert', '--input', path.join(dir, 'nope.onnx'), '--output', out);
+    expect(r.status).toBe(2);
+    expectOneLineError(r, /cannot read input .*no such file/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('exits 2 with one line on stderr for input that is not a protobuf', () => {
+    const garbage = path.join(dir, 'garbage.onnx');
+    fs.writeFileSync(garbage, 'hello, this is certainly not an ONNX model\n'.repeat(20));
+    const out = path.join(dir, 'never2.onnx');
+    const r = cli('convert', '--input', garbage, '--output', out);
+    expect(r.status).toBe(2);
+    expectOneLineError(r, /not a usable ONNX model/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('exits 2 with one line on stderr for a truncated model', () => {
+    const truncated = path.join(dir, 'truncated.onnx');
+    const bytes = fs.readFileSync(model);
+    fs.writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    const out = path.join(dir, 'never3.onnx');
+    const r = cli('convert', '--input', truncated, '--output', out);
+    expect(r.status).toBe(2);
+    expectOneLineError(r, /not a usable ONNX model.*truncated or corrupt/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('exits 1 and writes nothing when the fold is outside the tolerance', () => {
+    const out = path.join(dir, 'never4.onnx');
+    const r = cli('convert', '--input', model, '--output', out, '--rtol', '0', '--atol', '0');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('verify: FAILED');
+    expectOneLineError(r, /verification failed.*nothing written/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('exits 2 with usage for bad command lines', () => {
+    expect(cli().status).toBe(2);
+    expect(cli('frobnicate').status).toBe(2);
+    const missing = cli('convert', '--input', model);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('--output is required');
+    expect(cli('convert', '--input', model, '--output', 'x.onnx', '--rtol', 'abc').status).toBe(2);
+    expect(cli('convert', '--input', model, '--output', 'x.onnx', '--bogus').status).toBe(2);
+  });
+});

@@ -1,0 +1,400 @@
+import {
+  AttributeType,
+  DataType,
+  FoldResult,
+  GraphProto,
+  ModelProto,
+  NodeProto,
+  decodeModel,
+  encodeModel,
+  foldBatchNorm,
+  inspectModel,
+  makeFloatTensor,
+  readTensorFloat64,
+  valueInfo,
+  verifyFold,
+  writeMobileNetSsd,
+} from '../src';
+import { convBnModel, initializer, opTypes } from './helpers';
+
+/** W' and b' computed independently of the implementation (other operation order, float64). */
+function expectedFold(model: ModelProto, bn: NodeProto, conv: NodeProto): { w: number[]; b: number[] } {
+  const read = (name: string) => Array.from(readTensorFloat64(initializer(model, name)));
+  const [gamma, beta, mean, variance] = bn.input.slice(1, 5).map(read);
+  const epsAttr = bn.attribute.find((a) => a.name === 'epsilon');
+  const eps = epsAttr?.f ?? 1e-5;
+  const w = read(conv.input[1]);
+  const bias = conv.input[2] ? read(conv.input[2]) : gamma.map(() => 0);
+  const C = gamma.length;
+  const block = w.length / C;
+  return {
+    w: w.map((v, i) => (v * gamma[Math.floor(i / block)]) / Math.sqrt(variance[Math.floor(i / block)] + eps)),
+    b: bias.map((v, c) => beta[c] + (gamma[c] * (v - mean[c])) / Math.sqrt(variance[c] + eps)),
+  };
+}
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol = 0): void {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / (atol + rtol * Math.abs(expected[i])));
+  expect(worst).toBeLessThanOrEqual(1);
+}
+
+function node(model: ModelProto, name: string): NodeProto {
+  const n = model.graph?.node.find((x) => x.name === name);
+  if (!n) throw new Error(`no node ${name}`);
+  return n;
+}
+
+function graphOf(model: ModelProto): GraphProto {
+  if (!model.graph) throw new Error('no graph');
+  return model.graph;
+}
+
+/** Every node input is a graph input, an initializer or an output of an earlier node. */
+function isTopologicallySorted(graph: GraphProto): boolean {
+  const known = new Set([...graph.input.map((v) => v.name), ...graph.initializer.map((t) => t.name)]);
+  for (const n of graph.node) {
+    if (n.input.some((i) => i !== '' && !known.has(i))) return false;
+    n.output.forEach((o) => known.add(o));
+  }
+  return true;
+}
+
+function checkFoldedFormula(before: ModelProto, after: FoldResult, dataType: number = DataType.FLOAT): void {
+  const bn = node(before, 'bn');
+  const conv = node(before, 'conv');
+  const fused = node(after.model, 'conv');
+  const expected = expectedFold(before, bn, conv);
+  const w = initializer(after.model, fused.input[1]);
+  const b = initializer(after.model, fused.input[2]);
+  expect(w.data_type).toBe(dataType);
+  expect(b.data_type).toBe(before.graph?.initializer.find((t) => t.name === conv.input[2])?.data_type ?? dataType);
+  const rtol = dataType === DataType.FLOAT16 ? 1e-3 : dataType === DataType.DOUBLE ? 1e-12 : 1e-6;
+  expectClose(readTensorFloat64(w), expected.w, rtol, 1e-30);
+  expectClose(readTensorFloat64(b), expected.b, rtol, 1e-30);
+}
+
+describe('foldBatchNorm on the default MobileNet-SSD', () => {
+  let originalBytes: Uint8Array;
+  let original: ModelProto;
+  let result: FoldResult;
+  let foldedBytes: Uint8Array;
+
+  beforeAll(() => {
+    originalBytes = writeMobileNetSsd();
+    original = decodeModel(originalBytes);
+    result = foldBatchNorm(original);
+    foldedBytes = encodeModel(result.model);
+  });
+
+  it('folds all 35 BatchNormalization nodes and leaves none', () => {
+    expect(result.report).toMatchObject({ batchNormFound: 35, batchNormFolded: 35, batchNormLeft: 0, left: [], nodesBefore: 144, nodesAfter: 109 });
+    expect(inspectModel(foldedBytes).batchNormCount).toBe(0);
+    expect(opTypes(result.model).filter((t) => t === 'Conv')).toHaveLength(47);
+    expect(result.report.folded.every((f) => Math.abs(f.epsilon - 1e-5) < 1e-12)).toBe(true);
+  });
+
+  it('gives outputs within rtol 1e-4 / atol 1e-5 of the unfused model (onnxruntime, optimizations disabled)', async () => {
+    const v = await verifyFold(originalBytes, foldedBytes, { rtol: 1e-4, atol: 1e-5 });
+    expect(v.error).toBeUndefined();
+    expect(v.outputs.map((o) => [o.name, o.shape])).toEqual([
+      ['mbox_loc', [2, 1917, 4]],
+      ['mbox_conf', [2, 1917, 21]],
+    ]);
+    expect(v.ok).toBe(true);
+    expect(v.maxAbsError).toBeGreaterThan(0); // the runs really differ: the comparison is not vacuous
+    expect(v.maxAbsError).toBeLessThan(1e-4);
+  });
+
+  it('detects a wrong fold: a perturbed fused weight fails verification', async () => {
+    const broken = decodeModel(foldedBytes);
+    const conv = node(broken, 'conv5');
+    const w = initializer(broken, conv.input[1]);
+    const values = readTensorFloat64(w);
+    values[0] *= 1.01;
+    const index = graphOf(broken).initializer.indexOf(w);
+    graphOf(broken).initializer[index] = makeFloatTensor(w.name ?? '', w.dims.map(Number), values);
+    const v = await verifyFold(originalBytes, encodeModel(broken));
+    expect(v.ok).toBe(false);
+  });
+
+  it('keeps inputs, outputs, metadata, opset, IR version and BN output names; order stays topological', () => {
+    const g = graphOf(result.model);
+    const g0 = graphOf(original);
+    expect(g.input).toEqual(g0.input);
+    expect(g.output).toEqual(g0.output);
+    expect(result.model.metadata_props).toEqual(original.metadata_props);
+    expect(result.model.opset_import).toEqual(original.opset_import);
+    expect(result.model.ir_version).toBe(original.ir_version);
+    expect(result.model.producer_name).toBe('edge-ssd');
+    expect(node(result.model, 'conv0').output).toEqual(['conv0/bn']);
+    expect(node(result.model, 'conv0/relu').input).toEqual(['conv0/bn']);
+    expect(isTopologicallySorted(g)).toBe(true);
+    const names = g.initializer.map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.some((n) => n?.includes('/bn/'))).toBe(false);
+  });
+
+  it('stores fused depthwise and dense weights equal to a float64 evaluation of the formula', () => {
+    for (const name of ['conv1/dw', 'conv15_2']) {
+      const expected = expectedFold(original, node(original, `${name}/bn`), node(original, name));
+      const fused = node(result.model, name);
+      expectClose(readTensorFloat64(initializer(result.model, fused.input[1])), expected.w, 1e-6, 1e-30);
+      expectClose(readTensorFloat64(initializer(result.model, fused.input[2])), expected.b, 1e-6, 1e-30);
+    }
+  });
+
+  it('is idempotent: folding the folded model changes nothing', () => {
+    const again = foldBatchNorm(decodeModel(foldedBytes));
+    expect(again.report.batchNormFound).toBe(0);
+    expect(Buffer.from(encodeModel(again.model)).equals(Buffer.from(foldedBytes))).toBe(true);
+  });
+
+  it('does not modify the model it is given', () => {
+    expect(Buffer.from(encodeModel(original)).equals(Buffer.from(originalBytes))).toBe(true);
+  });
+});
+
+describe('foldBatchNorm on small graphs', () => {
+  it.each([
+    ['dense conv with bias', { group: 1, bias: true }],
+    ['dense conv without bias', { group: 1, bias: false }],
+    ['depthwise conv (group = C) without bias', { cin: 6, cout: 6, group: 6, bias: false }],
+    ['depthwise conv with bias', { cin: 6, cout: 6, group: 6, bias: true }],
+    ['grouped conv (group 2, channel multiplier 3)', { cin: 4, cout: 6, group: 2, bias: true }],
+    ['1x1 conv', { kernel: 1, bias: false }],
+  ])('folds a %s exactly and the outputs match', async (_what, options) => {
+    const before = convBnModel(options);
+    const result = foldBatchNorm(before);
+    expect(result.report.batchNormFolded).toBe(1);
+    expect(opTypes(result.model)).toEqual(['Conv']);
+    checkFoldedFormula(before, result);
+    const v = await verifyFold(encodeModel(before), encodeModel(result.model));
+    expect(v.ok).toBe(true);
+  });
+
+  it("uses each node's epsilon attribute, and 1e-5 when it is absent", () => {
+    const tiny = [1e-6, 0.5, 1e-7, 2, 1, 1e-6];
+    for (const epsilon of [0.1, null]) {
+      const before = convBnModel({ epsilon, variance: tiny });
+      const result = foldBatchNorm(before);
+      expect(result.report.folded[0].epsilon).toBeCloseTo(epsilon ?? 1e-5, 9);
+      checkFoldedFormula(before, result);
+    }
+  });
+
+  it.each([
+    ['float16', DataType.FLOAT16],
+    ['float64', DataType.DOUBLE],
+  ])('keeps %s storage for the fused tensors, rounding once', (_what, dataType) => {
+    const before = convBnModel({ dataType, bias: true });
+    const result = foldBatchNorm(before);
+    expect(result.report.batchNormFolded).toBe(1);
+    checkFoldedFormula(before, result, dataType);
+  });
+
+  it('keeps the BN output name when it is a graph output (the Conv now produces it)', () => {
+    const result = foldBatchNorm(convBnModel());
+    const g = graphOf(result.model);
+    expect(g.output.map((o) => o.name)).toEqual(['y']);
+    expect(node(result.model, 'conv').output).toEqual(['y']);
+    expect(g.initializer.map((t) => t.name)).toEqual(['W_bnfused', 'conv_bias_bnfused']);
+  });
+
+  describe('leaves the BN in place, with a reason, when folding could change results', () => {
+    function expectLeft(model: ModelProto, code: string): FoldResult {
+      const result = foldBatchNorm(model);
+      expect(result.report.batchNormFound).toBe(1);
+      expect(result.report.batchNormFolded).toBe(0);
+      expect(result.report.left).toHaveLength(1);
+      expect(result.report.left[0]).toMatchObject({ batchNorm: 'bn', code });
+      expect(result.report.left[0].reason.length).toBeGreaterThan(10);
+      // Unchanged model: same bytes.
+      expect(Buffer.from(encodeModel(result.model)).equals(Buffer.from(encodeModel(model)))).toBe(true);
+      return result;
+    }
+
+    it('the conv output also feeds another node', () => {
+      const m = convBnModel();
+      graphOf(m).node.push({ input: ['conv_out'], output: ['z'], op_type: 'Relu', name: 'other', attribute: [] });
+      graphOf(m).output.push(valueInfo('z', ['N', 6, 6, 6]));
+      expectLeft(m, 'producer-output-shared');
+    });
+
+    it('the conv output is read inside a subgraph of another node', () => {
+      const m = convBnModel();
+      const branch = (name: string): GraphProto => ({
+        node: [{ input: ['conv_out'], output: [`${name}_out`], op_type: 'Identity', name: `${name}_id`, attribute: [] }],
+        name,
+        initializer: [],
+        sparse_initializer: [],
+        input: [],
+        output: [valueInfo(`${name}_out`, ['N', 6, 6, 6])],
+        value_info: [],
+        quantization_annotation: [],
+      });
+      const emptyAttr = { floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] };
+      graphOf(m).initializer.push({ ...makeFloatTensor('cond', [], [1]), data_type: DataType.BOOL, raw_data: Uint8Array.from([1]) });
+      graphOf(m).node.push({
+        input: ['cond'],
+        output: ['z'],
+        op_type: 'If',
+        name: 'branchy',
+        attribute: [
+          { ...emptyAttr, name: 'then_branch', type: AttributeType.GRAPH, g: branch('then') },
+          { ...emptyAttr, name: 'else_branch', type: AttributeType.GRAPH, g: branch('else') },
+        ],
+      });
+      graphOf(m).output.push(valueInfo('z', ['N', 6, 6, 6]));
+      expectLeft(m, 'producer-output-shared');
+    });
+
+    it('the conv output is a graph output', () => {
+      const m = convBnModel();
+      graphOf(m).output.push(valueInfo('conv_out', ['N', 6, 6, 6]));
+      expectLeft(m, 'producer-output-is-graph-output');
+    });
+
+    it('a BN input is not a constant initializer (a graph input)', () => {
+      const m = convBnModel();
+      const g = graphOf(m);
+      g.initializer = g.initializer.filter((t) => t.name !== 'bn_mean');
+      g.input.push(valueInfo('bn_mean', [6]));
+      expectLeft(m, 'non-constant-input');
+    });
+
+    it('a BN input is an initializer that is also a graph input (overridable, IR >= 4)', () => {
+      const m = convBnModel();
+      graphOf(m).input.push(valueInfo('bn_var', [6]));
+      expectLeft(m, 'non-constant-input');
+    });
+
+    it('the conv weight is produced by another node', () => {
+      const m = convBnModel();
+      const g = graphOf(m);
+      const w = initializer(m, 'W');
+      g.initializer = g.initializer.map((t) => (t === w ? { ...w, name: 'W_src' } : t));
+      g.node.unshift({ input: ['W_src'], output: ['W'], op_type: 'Identity', name: 'w_id', attribute: [] });
+      expectLeft(m, 'non-constant-input');
+    });
+
+    it('the conv weight is shared with another node', () => {
+      const m = convBnModel();
+      graphOf(m).node.push({ input: ['X', 'W'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [] });
+      graphOf(m).output.push(valueInfo('z', ['N', 6, 4, 4]));
+      expectLeft(m, 'shared-weight');
+    });
+
+    it('the BN is in training mode (training_mode=1)', () => {
+      const m = convBnModel();
+      node(m, 'bn').attribute.push({ name: 'training_mode', type: AttributeType.INT, i: 1, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] });
+      expectLeft(m, 'training-mode');
+    });
+
+    it("the BN's optional outputs are used", () => {
+      const m = convBnModel();
+      node(m, 'bn').output.push('running_mean', 'running_var');
+      graphOf(m).output.push(valueInfo('running_mean', [6]));
+      expectLeft(m, 'extra-outputs-used');
+    });
+
+    it('the BN input is not produced by a Conv', () => {
+      const m = convBnModel();
+      const g = graphOf(m);
+      g.node.splice(1, 0, { input: ['conv_out'], output: ['relu_out'], op_type: 'Relu', name: 'relu', attribute: [] });
+      node(m, 'bn').input[0] = 'relu_out';
+      expectLeft(m, 'unsupported-producer');
+    });
+  });
+
+  it('folds when optional BN outputs exist but nothing reads them, and says so', () => {
+    const m = convBnModel();
+    node(m, 'bn').output.push('running_mean', '');
+    graphOf(m).value_info.push(valueInfo('running_mean', [6]), valueInfo('conv_out', ['N', 6, 6, 6]));
+    const result = foldBatchNorm(m);
+    expect(result.report.batchNormFolded).toBe(1);
+    expect(result.report.notes.join(' ')).toContain('running_mean');
+    expect(graphOf(result.model).value_info).toEqual([]);
+  });
+
+  it('never reuses an existing tensor name for the fused initializers', () => {
+    const m = convBnModel({ bias: true });
+    const g = graphOf(m);
+    g.initializer.push(makeFloatTensor('W_bnfused', [1], [42]), makeFloatTensor('B_bnfused', [1], [43]));
+    g.node.push({ input: ['W_bnfused', 'B_bnfused'], output: ['keep'], op_type: 'Add', name: 'keeper', attribute: [] });
+    g.output.push(valueInfo('keep', [1]));
+    const result = foldBatchNorm(m);
+    const fused = node(result.model, 'conv');
+    expect(fused.input).toEqual(['X', 'W_bnfused_1', 'B_bnfused_1']);
+    expect(readTensorFloat64(initializer(result.model, 'W_bnfused'))[0]).toBe(42);
+    const names = graphOf(result.model).initializer.map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('removes only initializers it orphaned: BN vectors still used by a kept BN stay', () => {
+    // Two Conv -> BN branches sharing the BN vectors; the second conv output is also a graph output.
+    const m = convBnModel();
+    const g = graphOf(m);
+    g.initializer.push(makeFloatTensor('W2', [6, 4, 3, 3], Array.from({ length: 216 }, (_, i) => Math.sin(i))), makeFloatTensor('unused', [1], [1]));
+    g.node.push(
+      { input: ['X', 'W2'], output: ['conv2_out'], op_type: 'Conv', name: 'conv2', attribute: [] },
+      { input: ['conv2_out', 'bn_scale', 'bn_B', 'bn_mean', 'bn_var'], output: ['y2'], op_type: 'BatchNormalization', name: 'bn2', attribute: [] },
+    );
+    g.output.push(valueInfo('y2', ['N', 6, 4, 4]), valueInfo('conv2_out', ['N', 6, 4, 4]));
+    const partial = foldBatchNorm(m);
+    expect(partial.report.folded.map((f) => f.batchNorm)).toEqual(['bn']);
+    expect(partial.report.left.map((l) => [l.batchNorm, l.code])).toEqual([['bn2', 'producer-output-is-graph-output']]);
+    expect(partial.report.initializersRemoved).toEqual(['W']);
+    const kept = graphOf(partial.model).initializer.map((t) => t.name);
+    expect(kept).toEqual(expect.arrayContaining(['bn_scale', 'bn_B', 'bn_mean', 'bn_var', 'W2', 'unused']));
+
+    g.output = g.output.filter((o) => o.name !== 'conv2_out');
+    const full = foldBatchNorm(m);
+    expect(full.report.batchNormFolded).toBe(2);
+    expect(graphOf(full.model).initializer.map((t) => t.name).sort()).toEqual(['W2_bnfused', 'W_bnfused', 'conv2_bias_bnfused', 'conv_bias_bnfused', 'unused']);
+  });
+
+  it('folds a Conv -> BN -> BN chain into the Conv', async () => {
+    const m = convBnModel({ bias: true });
+    const g = graphOf(m);
+    node(m, 'bn').output[0] = 'mid';
+    g.node.push({ input: ['mid', 'bn_var', 'bn_mean', 'bn_B', 'bn_var'], output: ['y'], op_type: 'BatchNormalization', name: 'bn_second', attribute: [] });
+    const result = foldBatchNorm(m);
+    expect(result.report.batchNormFolded).toBe(2);
+    expect(opTypes(result.model)).toEqual(['Conv']);
+    expect(graphOf(result.model).initializer).toHaveLength(2);
+    const v = await verifyFold(encodeModel(m), encodeModel(result.model), { rtol: 1e-5, atol: 1e-6 });
+    expect(v.ok).toBe(true);
+  });
+
+  it('keeps IR < 4 models valid: fused initializers are listed as graph inputs, removed ones are not', () => {
+    const m = convBnModel();
+    m.ir_version = 3;
+    const g = graphOf(m);
+    for (const t of g.initializer) g.input.push(valueInfo(t.name ?? '', t.dims.map(Number)));
+    const result = foldBatchNorm(m);
+    expect(result.report.batchNormFolded).toBe(1);
+    expect(graphOf(result.model).input.map((v) => v.name)).toEqual(['X', 'W_bnfused', 'conv_bias_bnfused']);
+  });
+
+  it('honours the opset: BatchNormalization-6 without is_test=1 is training mode', () => {
+    const m = convBnModel();
+    m.opset_import = [{ domain: '', version: 6 }];
+    expect(foldBatchNorm(m).report.left[0]?.code).toBe('training-mode');
+    node(m, 'bn').attribute.push({ name: 'is_test', type: AttributeType.INT, i: 1, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] });
+    expect(foldBatchNorm(m).report.batchNormFolded).toBe(1);
+  });
+
+  it('counts BNs inside subgraphs but does not fold them yet', () => {
+    const m = convBnModel();
+    const inner = convBnModel().graph as GraphProto;
+    inner.input = [];
+    const emptyAttr = { floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] };
+    graphOf(m).node.push({ input: ['c'], output: ['z'], op_type: 'If', name: 'branchy', attribute: [{ ...emptyAttr, name: 'then_branch', type: AttributeType.GRAPH, g: inner }] });
+    const result = foldBatchNorm(m);
+    expect(result.report.batchNormFound).toBe(2);
+    expect(result.report.batchNormFolded).toBe(1);
+    expect(result.report.left[0].code).toBe('unsupported-scope');
+  });
+});
