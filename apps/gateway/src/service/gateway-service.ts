@@ -1,43 +1,80 @@
-// The public Gateway service: checks a batch against the gateway's limits and forwards it to
-// a detector with the caller's deadline and cancellation attached.
+// The public Gateway service: authenticates, applies the gateway's limits, then hands the batch
+// to the dispatcher, with the caller's deadline and cancellation carried to the detectors.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, ModelInfo } from '@edge-ssd/protos';
 import { callUnary, grpcError, type Logger } from '@edge-ssd/service-kit';
-import type { DetectorClients } from '../upstream/detector-clients';
+import type { TokenAuth } from '../security/auth';
+import type { DetectorSet } from '../upstream/detector-set';
+import type { Dispatcher } from './dispatch';
 
 export interface GatewayServiceDeps {
-  detectors: DetectorClients;
+  dispatcher: Dispatcher;
+  detectors: DetectorSet;
+  auth: TokenAuth;
   maxImagesPerRequest: number;
+  maxConcurrency: number;
   defaultDeadlineMs: number;
   log: Logger;
+  record?(code: grpc.status, imageCodes: grpc.status[]): void;
+  inFlight?(delta: number): void;
 }
 
 export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServiceImplementation {
-  const { detectors, maxImagesPerRequest, defaultDeadlineMs, log } = deps;
+  const { dispatcher, detectors, auth, maxImagesPerRequest, maxConcurrency, defaultDeadlineMs, log } = deps;
+  const record = deps.record ?? (() => undefined);
+  const inFlightChanged = deps.inFlight ?? (() => undefined);
+  let inFlight = 0;
 
-  function forward<Req, Res>(method: string, call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void {
-    const clientDeadline = call.getDeadline();
-    const deadline = clientDeadline === Infinity ? Date.now() + defaultDeadlineMs : clientDeadline;
-    callUnary<Req, Res>(detectors.pick(), method, call.request, { parent: call, deadline }).then(
-      (response) => callback(null, response),
-      (error: grpc.ServiceError) => {
-        if (error.code !== grpc.status.CANCELLED) log.warn('detector call failed', { method, code: error.code, details: error.details });
-        callback(error);
-      },
-    );
+  function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+    const deadline = call.getDeadline();
+    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+    return Number.isFinite(ms) ? ms : Date.now() + defaultDeadlineMs;
+  }
+
+  async function detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>): Promise<DetectResponse> {
+    const denied = auth.check(call.metadata);
+    if (denied) throw denied;
+    const count = call.request.images.length;
+    if (count > maxImagesPerRequest) throw grpcError(grpc.status.INVALID_ARGUMENT, `request has ${count} images; the limit is ${maxImagesPerRequest}`);
+    if (inFlight >= maxConcurrency) throw grpcError(grpc.status.RESOURCE_EXHAUSTED, `gateway is at its limit of ${maxConcurrency} concurrent requests`);
+    inFlight++;
+    inFlightChanged(1);
+    try {
+      return await dispatcher.detect(call.request, { deadline: deadlineOf(call), parent: call });
+    } finally {
+      inFlight--;
+      inFlightChanged(-1);
+    }
   }
 
   return {
     Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
-      const count = call.request.images.length;
-      if (count > maxImagesPerRequest) {
-        callback(grpcError(grpc.status.INVALID_ARGUMENT, `request has ${count} images; the limit is ${maxImagesPerRequest}`));
-        return;
-      }
-      forward('Detect', call, callback);
+      detect(call).then(
+        (response) => {
+          record(grpc.status.OK, response.results.map((r) => r.status.code));
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const e = isServiceError(error) ? error : grpcError(grpc.status.INTERNAL, 'internal error');
+          if (!isServiceError(error)) log.error('detect failed', { err: error });
+          record(e.code, []);
+          callback(e);
+        },
+      );
     },
     GetModelInfo(call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
-      forward('GetModelInfo', call, callback);
+      const denied = auth.check(call.metadata);
+      if (denied) return callback(denied);
+      const detector = detectors.pick();
+      if (!detector) return callback(grpcError(grpc.status.UNAVAILABLE, 'no detector available'));
+      callUnary<unknown, ModelInfo>(detector.client, 'GetModelInfo', {}, { deadline: deadlineOf(call), parent: call }).then(
+        (info) => callback(null, info),
+        (error: grpc.ServiceError) => callback(error),
+      );
     },
   };
+}
+
+function isServiceError(error: unknown): error is grpc.ServiceError {
+  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number';
 }
