@@ -6,7 +6,8 @@ const path = require('node:path');
 const root = __dirname;
 
 module.exports = {
-  testEnvironment: 'node',
+  // onnxruntime-node's tensors must pass instanceof checks inside jest's test context.
+  testEnvironment: path.join(root, 'tools/jest/ort-environment.js'),
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(root, 'tsconfig.jest.json') }],

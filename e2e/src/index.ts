@@ -2,6 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import sharp from 'sharp';
+import { callUnary } from '@edge-ssd/service-kit';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -90,4 +94,39 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (wanted.every((label) => present.includes(label))) return Number(match[3]);
   }
   return 0;
+}
+
+/** Polls `condition` every 10 ms until it holds; fails naming `what` after timeoutMs. */
+export async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** `count` distinct 8-bit JPEGs: a coloured background with a bright disc at a varying place. */
+export async function jpegs(count: number, width = 640, height = 480, salt = 0): Promise<Buffer[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, k) => {
+      const i = k + salt;
+      return sharp({ create: { width, height, channels: 3, background: { r: (i * 40) % 256, g: (60 + i * 17) % 256, b: 255 - ((i * 40) % 256) } } })
+        .composite([{ input: Buffer.from(`<svg width="${width}" height="${height}"><circle cx="${(100 + i * 37) % width}" cy="${(120 + i * 23) % height}" r="${Math.round(height / 5)}" fill="#fff"/></svg>`) }])
+        .jpeg()
+        .toBuffer();
+    }),
+  );
+}
+
+const HealthClient = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+
+/** grpc.health.v1 status of a server ('' = the whole server). */
+export async function healthOf(port: number, service = '', credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): Promise<string> {
+  const client = new HealthClient(`127.0.0.1:${port}`, credentials, options);
+  try {
+    const reply = await callUnary<{ service: string }, { status: string }>(client, 'Check', { service }, { deadline: Date.now() + 10_000 });
+    return reply.status;
+  } finally {
+    client.close();
+  }
 }

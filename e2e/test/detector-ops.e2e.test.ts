@@ -2,11 +2,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-import sharp from 'sharp';
+import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
 import { callUnary } from '@edge-ssd/service-kit';
-import { metricValue, REPO_ROOT, scrapeMetrics, startService, waitForLine, type RunningService } from '../src';
+import { healthOf, jpegs, metricValue, REPO_ROOT, scrapeMetrics, startService, until, waitForLine, type RunningService } from '../src';
 
 const running: RunningService[] = [];
 const clients: grpc.Client[] = [];
@@ -27,35 +26,9 @@ function detectorClient(port: number): grpc.Client {
   return client;
 }
 
-function healthOf(port: number, service = ''): Promise<string> {
-  const Health = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
-  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  clients.push(client);
-  return callUnary<{ service: string }, { status: string }>(client, 'Check', { service }).then((r) => r.status);
-}
-
-async function jpegs(count: number, width = 640, height = 480): Promise<Buffer[]> {
-  return Promise.all(
-    Array.from({ length: count }, (_, i) =>
-      sharp({ create: { width, height, channels: 3, background: { r: (i * 40) % 256, g: 120, b: 255 - ((i * 40) % 256) } } })
-        .composite([{ input: Buffer.from(`<svg width="${width}" height="${height}"><circle cx="${100 + i * 20}" cy="200" r="90" fill="#fff"/></svg>`) }])
-        .jpeg()
-        .toBuffer(),
-    ),
-  );
-}
-
 function detect(client: grpc.Client, encoded: Buffer[], deadlineMs = 60_000): Promise<DetectResponse> {
   const request: DetectRequestInit = { images: encoded.map((bytes, i) => ({ id: `img-${i}`, encoded: bytes })) };
   return callUnary(client, 'Detect', request, { deadline: Date.now() + deadlineMs });
-}
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const metricsPort = (service: RunningService): number => service.ready['metricsPort'] as number;
@@ -80,7 +53,8 @@ describe('detector operations', () => {
       expect(await healthOf(service.port)).toBe('SERVING');
       expect(await healthOf(service.port, 'ssd.v1.Detector')).toBe('SERVING');
       const fresh = await readFile(path.join(cwd, 'models', 'mobilenet-ssd-voc-300.onnx'));
-      const shared = await readFile(path.join(REPO_ROOT, 'models', 'mobilenet-ssd-voc-300.onnx'));
+      const { modelPath } = await prepareDefaultModel(path.join(REPO_ROOT, 'models'));
+      const shared = await readFile(modelPath);
       expect(fresh.equals(shared)).toBe(true);
     } finally {
       await rm(cwd, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // Every setting of the detector, read from the environment once at start. Defaults live here
 // and only here; the README's table lists the same names.
 import * as path from 'node:path';
-import { availableCpus, envBool, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
+import { availableCpus, ConfigError, envBool, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
 
 export const DEFAULT_MODEL_DIR = 'models';
 
@@ -39,7 +39,20 @@ export interface DetectorConfig {
   maxConnectionAgeMs: number;
   /** Force-close calls still running this long after SIGTERM. */
   shutdownGraceMs: number;
+  /** TLS for the listener; with tlsClientCa, clients (the gateway) must present a certificate it signed. */
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
   logLevel: LogLevel;
+}
+
+function tls(env: Env): { tlsCert?: string; tlsKey?: string; tlsClientCa?: string } {
+  const tlsCert = envOptionalString(env, 'DETECTOR_TLS_CERT');
+  const tlsKey = envOptionalString(env, 'DETECTOR_TLS_KEY');
+  const tlsClientCa = envOptionalString(env, 'DETECTOR_TLS_CLIENT_CA');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('DETECTOR_TLS_CERT and DETECTOR_TLS_KEY go together');
+  if (tlsClientCa && !tlsCert) throw new ConfigError('DETECTOR_TLS_CLIENT_CA needs DETECTOR_TLS_CERT and DETECTOR_TLS_KEY');
+  return { tlsCert, tlsKey, tlsClientCa };
 }
 
 export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus()): DetectorConfig {
@@ -65,6 +78,7 @@ export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus(
     maxMessageBytes: envInt(env, 'DETECTOR_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),
     maxConnectionAgeMs: envInt(env, 'DETECTOR_MAX_CONNECTION_AGE_MS', 30_000, { min: 1000 }),
     shutdownGraceMs: envInt(env, 'DETECTOR_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
+    ...tls(env),
     logLevel: envEnum(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
 }

@@ -2,7 +2,7 @@
 // loads and every worker warms up its session, then SERVING; on SIGTERM it goes NOT_SERVING,
 // stops taking calls, finishes what is in flight and releases the sessions. Logs JSON lines:
 // "detector listening" (ports bound) and "detector ready" (serving).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 // Loaded once on the main thread so the native library stays mapped for the process's life,
@@ -22,12 +22,18 @@ import {
   startMetricsServer,
 } from '@edge-ssd/service-kit';
 import { DynamicBatcher } from './batching/dynamic-batcher';
-import { loadDetectorConfig } from './config';
+import { loadDetectorConfig, type DetectorConfig } from './config';
 import { DetectorMetrics } from './metrics';
 import { loadModel } from './model/load-model';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
 import type { InferenceItem } from './worker/protocol';
+
+function serverCredentials(config: DetectorConfig): grpc.ServerCredentials {
+  if (!config.tlsCert || !config.tlsKey) return grpc.ServerCredentials.createInsecure();
+  const ca = config.tlsClientCa ? readFileSync(config.tlsClientCa) : null;
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(config.tlsCert), private_key: readFileSync(config.tlsKey) }], ca !== null);
+}
 
 async function main(): Promise<void> {
   const config = loadDetectorConfig();
@@ -46,7 +52,7 @@ async function main(): Promise<void> {
   const health = addOperationalServices(server, definition, ['ssd.v1.Detector']);
   const detector = createDeferredService(['Detect', 'GetModelInfo'], 'detector is loading its model');
   server.addService(Detector.service, detector.implementation);
-  const port = await bindServer(server, `${config.host}:${config.port}`);
+  const port = await bindServer(server, `${config.host}:${config.port}`, serverCredentials(config));
   log.info('detector listening', { host: config.host, port, metricsPort: metricsServer.port });
 
   let pool: InferencePool | undefined;

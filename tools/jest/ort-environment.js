@@ -1,4 +1,4 @@
-// Jest environment for tests that run onnxruntime-node.
+// Jest environment for every project (tests run onnxruntime-node in-process in several).
 //
 // Jest runs each test file in its own V8 context, with its own Float32Array etc. onnxruntime-node's
 // native binding creates output tensors' typed arrays in Node's main context, and
