@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     throw new Error(`MODEL_PATH ${config.modelPath} does not exist`);
   }
   const model = await loadModel(config.modelPath);
+  if (!model.carriesSpec) log.warn('model carries no SSD spec; serving it as chuanqi305 MobileNet-SSD VOC 300', { modelPath: model.path });
   pool = new InferencePool(
     { modelPath: model.path, spec: model.spec, intraOpThreads: config.intraOpThreads, ortSpinning: config.ortSpinning, maxBatch: config.maxBatch },
     config.poolSize,

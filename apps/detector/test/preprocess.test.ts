@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MOBILENET_SSD_VOC_300, type InputSpec } from '@edge-ssd/ssd-core';
-import { preprocessInto, type PixelImage } from '../src/worker/preprocess';
+import { inputToImageScale, preprocessInto, type PixelImage } from '../src/worker/preprocess';
 
 // OpenCV is the reference the model was trained and demoed with: cv2.resize(img, (w, h))
 // with the default INTER_LINEAR on a uint8 BGR image.
-function cv2Resize(image: PixelImage, width: number, height: number): Uint8Array {
+function cv2Resize(image: PixelImage, width: number, height: number, letterbox = false): Uint8Array {
   const dir = mkdtempSync(path.join(tmpdir(), 'cv2-resize-'));
   try {
     const src = path.join(dir, 'src.u8');
@@ -17,6 +17,7 @@ function cv2Resize(image: PixelImage, width: number, height: number): Uint8Array
       'import sys, numpy as np, cv2',
       'src, dst, h, w, oh, ow = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])',
       'img = np.fromfile(src, dtype=np.uint8).reshape(h, w, 3)',
+      ...(letterbox ? ['s = max(h, w)', 'img = cv2.copyMakeBorder(img, 0, s - h, 0, s - w, cv2.BORDER_CONSTANT, value=0)'] : []),
       'cv2.resize(img, (ow, oh)).tofile(dst)',
     ].join('\n');
     execFileSync('/usr/bin/python3', ['-c', script, src, dst, String(image.height), String(image.width), String(height), String(width)]);
@@ -71,6 +72,34 @@ describe('preprocessing matches OpenCV', () => {
       }
     }
     expect(worst).toBeLessThanOrEqual(1 + 1e-3);
+  });
+});
+
+describe('letterbox preprocessing matches OpenCV on the zero-padded square', () => {
+  it.each([
+    [640, 480],
+    [300, 700],
+    [512, 512],
+    [97, 41],
+  ])('a %ix%i image padded bottom/right and resized to 512x512 equals cv2 within 1 grey level', (w, h) => {
+    const box: InputSpec = { ...input, width: 512, height: 512, resize: 'letterbox' };
+    const image = seededImage(w, h, w + h * 7);
+    const expected = cv2Resize(image, 512, 512, true);
+    const out = new Float32Array(3 * 512 * 512);
+    preprocessInto(image, box, out, 0);
+    const plane = 512 * 512;
+    let worst = 0;
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(out[c * plane + p]! / box.scale + box.mean[c]! - expected[p * 3 + c]!));
+    }
+    expect(worst).toBeLessThanOrEqual(1 + 1e-3);
+  });
+
+  it('maps boxes from the padded square back to the image, and leaves warped boxes alone', () => {
+    const letterbox: InputSpec = { ...input, resize: 'letterbox' };
+    expect(inputToImageScale({ width: 640, height: 480 }, letterbox)).toEqual({ x: 1, y: 640 / 480 });
+    expect(inputToImageScale({ width: 300, height: 600 }, letterbox)).toEqual({ x: 2, y: 1 });
+    expect(inputToImageScale({ width: 640, height: 480 }, input)).toEqual({ x: 1, y: 1 });
   });
 });
 

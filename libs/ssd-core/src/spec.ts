@@ -3,7 +3,11 @@
 // and a detector can configure itself from the model alone.
 
 export type ChannelOrder = 'BGR' | 'RGB';
-/** `warp` stretches the whole image to the input size (Caffe/OpenCV demo); `letterbox` keeps aspect. */
+/**
+ * `warp` stretches the whole image to the input size (the Caffe/OpenCV demo); `letterbox` keeps
+ * the aspect ratio: the image is zero-padded at the bottom or right to a square, then resized
+ * (face-api's padToSquare), and boxes are mapped back from the square to the image.
+ */
 export type ResizeMode = 'warp' | 'letterbox';
 export type CodeType = 'CENTER_SIZE' | 'CORNER' | 'CORNER_SIZE';
 

@@ -3,10 +3,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { inspectModel } from '@edge-ssd/bn-fuse';
-import { countPriors, specFromMetadata, type SsdSpec } from '@edge-ssd/ssd-core';
+import { countPriors, MOBILENET_SSD_VOC_300, SSD_SPEC_METADATA_KEY, specFromMetadata, type SsdSpec } from '@edge-ssd/ssd-core';
 import type { ModelInfo } from '@edge-ssd/protos';
 
 export interface LoadedModel {
+  /** False when the spec is the MobileNet-SSD default because the model carries none. */
+  carriesSpec: boolean;
   path: string;
   spec: SsdSpec;
   info: ModelInfo;
@@ -20,9 +22,18 @@ export async function loadModel(modelPath: string): Promise<LoadedModel> {
     throw new Error(`cannot read model ${modelPath}: ${(error as Error).message}`);
   }
   const inspection = inspectModel(bytes);
-  const spec = specFromMetadata(inspection.metadata);
-  if (spec.input.resize !== 'warp') throw new Error(`model ${modelPath}: resize mode "${spec.input.resize}" is not served yet`);
+  // A model without a spec is taken for chuanqi305's MobileNet-SSD (e.g. a plain ONNX export of
+  // it); its input and outputs must then carry that model's names.
+  const carriesSpec = SSD_SPEC_METADATA_KEY in inspection.metadata;
+  const spec = carriesSpec ? specFromMetadata(inspection.metadata) : MOBILENET_SSD_VOC_300;
+  const names = new Set([...inspection.inputs, ...inspection.outputs].map((v) => v.name));
+  for (const name of [spec.input.name, spec.outputs.loc, spec.outputs.conf]) {
+    if (!names.has(name)) {
+      throw new Error(`model ${modelPath} has no tensor "${name}"${carriesSpec ? '' : ` (it carries no ${SSD_SPEC_METADATA_KEY} metadata, so MobileNet-SSD names were assumed)`}`);
+    }
+  }
   return {
+    carriesSpec,
     path: modelPath,
     spec,
     info: {

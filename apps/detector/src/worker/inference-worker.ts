@@ -5,7 +5,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { SsdPostprocessor } from '@edge-ssd/ssd-core';
-import { preprocessInto } from './preprocess';
+import { inputToImageScale, preprocessInto } from './preprocess';
 import { SESSION_READY, type InferenceResult, type InferenceTask, type WorkerSettings } from './protocol';
 
 async function createHandler(settings: WorkerSettings): Promise<(task: InferenceTask) => Promise<InferenceResult>> {
@@ -38,9 +38,19 @@ async function createHandler(settings: WorkerSettings): Promise<(task: Inference
       throw new Error(`model did not return float32 ${spec.outputs.loc} and ${spec.outputs.conf}`);
     }
     // Images of one run may come from different requests, each with its own options.
-    return task.items.map(({ options }, i) =>
-      postprocessor.detect(loc.subarray(i * locSize, (i + 1) * locSize), conf.subarray(i * confSize, (i + 1) * confSize), 1, options)[0]!,
-    );
+    return task.items.map(({ image, options }, i) => {
+      const detections = postprocessor.detect(loc.subarray(i * locSize, (i + 1) * locSize), conf.subarray(i * confSize, (i + 1) * confSize), 1, options)[0]!;
+      const scale = inputToImageScale(image, spec.input);
+      if (scale.x !== 1 || scale.y !== 1) {
+        for (const d of detections) {
+          d.xmin *= scale.x;
+          d.xmax *= scale.x;
+          d.ymin *= scale.y;
+          d.ymax *= scale.y;
+        }
+      }
+      return detections;
+    });
   };
 
   // Warm-up: the first run allocates ORT's arenas; pay for it before the first client does.
