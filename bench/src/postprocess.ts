@@ -2,7 +2,7 @@
 // seeded synthetic outputs: a typical frame (~10 candidates above the 0.25 threshold) and a
 // worst-ish case (~2000 candidates, so every class fills its top_k of 100).
 
-import { MOBILENET_SSD_VOC_300, SsdPostprocessor } from '../src/index';
+import { MOBILENET_SSD_VOC_300, SsdPostprocessor } from '@edge-ssd/ssd-core';
 
 export interface BenchCase {
   medianMs: number;
@@ -86,8 +86,4 @@ export function benchPostprocess(opts: { iterations: number }): PostprocessBench
     fewCandidates: { ...measure(post, few.loc, few.conf, iterations), candidates: few.candidates },
     manyCandidates: { ...measure(post, many.loc, many.conf, iterations), candidates: many.candidates },
   };
-}
-
-if (require.main === module) {
-  console.log(JSON.stringify(benchPostprocess({ iterations: Number(process.argv[2] ?? 2000) }), null, 2));
 }

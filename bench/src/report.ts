@@ -1,0 +1,110 @@
+// The benchmark report: the JSON shape written to bench/results and its Markdown rendering.
+import type { PostprocessBench } from './postprocess';
+import type { RawOrtCase } from './raw-ort';
+import type { LoadTestResult, ThroughputCase } from './service';
+import type { Summary } from './stats';
+
+export interface Goal {
+  name: string;
+  value: number;
+  op: '>=' | '<=';
+  target: number;
+  met: boolean;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  durationSeconds: number;
+  quick: boolean;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
+  images: string;
+  raw: RawOrtCase[];
+  fold: { unfusedDisabled: RawOrtCase; fusedDisabled: RawOrtCase; unfusedAll: RawOrtCase; fusedAll: RawOrtCase };
+  postprocess: PostprocessBench & { inferenceBatch1Ms: number };
+  throughput: ThroughputCase[];
+  grid: Array<{ poolSize: number; threads: number; result: ThroughputCase }>;
+  load: LoadTestResult;
+  goals: Goal[];
+  /** Sections that could not be measured, with the reason. */
+  notMeasured?: Record<string, string>;
+  [section: string]: unknown;
+}
+
+const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+const f2 = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
+const spread = (s: Summary, digits = 1): string => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)}, n=${s.n})`;
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function renderMarkdown(report: BenchReport, chartFile: string): string {
+  const m = report.machine;
+  const { fold, postprocess: post, load } = report;
+  const out: string[] = [];
+  out.push(`# Benchmark ${report.startedAt}${report.quick ? ' (quick)' : ''}`);
+  out.push('');
+  out.push(`Machine: ${m.cpus} CPUs (${m.cpuModel}), ${f1(m.memoryGiB)} GiB, Node ${m.node}, ${m.platform}. Shared and noisy: compare ratios, not absolute figures. Run took ${f1(report.durationSeconds)} s. Images: ${report.images}, 640x480 JPEG. Figures are medians (min–max, n = repetitions).`);
+  out.push('');
+  out.push(`![throughput](${chartFile})`);
+  out.push('');
+  out.push('## Goals');
+  out.push('');
+  out.push(table(['goal', 'measured', 'target', ''], report.goals.map((g) => [g.name, f2(g.value), `${g.op} ${g.target}`, g.met ? 'met' : '**missed**'])));
+  out.push('');
+  out.push('## Raw onnxruntime-node (fused model, optimizations on)');
+  out.push('');
+  out.push(table(['batch', 'intra-op threads', 'latency ms', 'images/s'], report.raw.map((c) => [String(c.batch), String(c.threads), spread(c.latencyMs), spread(c.imagesPerSecond)])));
+  out.push('');
+  out.push('## Service: 32 JPEGs per request');
+  out.push('');
+  out.push('Detector pool 1 x 2 intra-op threads, max batch 8; the gateway forwards each request whole. Detector and gateway rounds alternate.');
+  out.push('');
+  out.push(
+    table(
+      ['path', 'clients', 'images/s', 'latency p50 ms', 'latency p99 ms', 'errors'],
+      report.throughput.map((t) => [t.target, String(t.clients), spread(t.imagesPerSecond), f1(t.latencyMs.median), f1(t.latencyMs.p99), String(t.errors)]),
+    ),
+  );
+  out.push('');
+  out.push('## Pool size x intra-op threads (8 clients, detector alone)');
+  out.push('');
+  out.push(table(['workers', 'threads each', 'images/s', 'latency p50 ms'], report.grid.map((g) => [String(g.poolSize), String(g.threads), spread(g.result.imagesPerSecond), f1(g.result.latencyMs.median)])));
+  out.push('');
+  out.push('## Folded vs unfolded BatchNorm (raw ORT, batch 8, 2 threads)');
+  out.push('');
+  out.push('onnxruntime folds Conv+BatchNormalization itself at its default optimization level, so the fold pays off where that is off (or in runtimes that do not), and costs nothing where it is on.');
+  out.push('');
+  out.push(
+    table(
+      ['ORT optimizations', 'unfolded images/s', 'folded images/s', 'folded / unfolded'],
+      [
+        ['disabled', spread(fold.unfusedDisabled.imagesPerSecond), spread(fold.fusedDisabled.imagesPerSecond), f2(fold.fusedDisabled.imagesPerSecond.median / fold.unfusedDisabled.imagesPerSecond.median)],
+        ['all (default)', spread(fold.unfusedAll.imagesPerSecond), spread(fold.fusedAll.imagesPerSecond), f2(fold.fusedAll.imagesPerSecond.median / fold.unfusedAll.imagesPerSecond.median)],
+      ],
+    ),
+  );
+  out.push('');
+  out.push('## Decode + NMS (ssd-core, one image)');
+  out.push('');
+  out.push(
+    table(
+      ['case', 'candidates', 'median ms', 'p99 ms', 'vs batch-1 inference'],
+      [
+        ['few', String(post.fewCandidates.candidates), f2(post.fewCandidates.medianMs), f2(post.fewCandidates.p99Ms), `${f2((100 * post.fewCandidates.medianMs) / post.inferenceBatch1Ms)} %`],
+        ['many', String(post.manyCandidates.candidates), f2(post.manyCandidates.medianMs), f2(post.manyCandidates.p99Ms), `${f2((100 * post.manyCandidates.medianMs) / post.inferenceBatch1Ms)} %`],
+      ],
+    ),
+  );
+  out.push('');
+  out.push(`Batch-1 inference (1 thread) in the same run: ${f2(post.inferenceBatch1Ms)} ms.`);
+  out.push('');
+  out.push('## Load test');
+  out.push('');
+  out.push(
+    `${load.clients} clients, ${f1(load.targetRatePerSecond)} requests/s of 4 images (70 % of the best grid throughput), ${load.seconds} s, open loop: ${load.sent} sent, ${load.ok} OK, ${load.errors} errors; latency p50 ${f1(load.latencyMs.median)} ms, p99 ${f1(load.latencyMs.p99)} ms. Detector RSS ${f1((load.rss[0]?.[1] ?? NaN) / 2 ** 20)} → ${f1((load.rss[load.rss.length - 1]?.[1] ?? NaN) / 2 ** 20)} MiB; growth after warm-up ${f1(100 * load.rssGrowth)} %.`,
+  );
+  out.push('');
+  for (const [section, text] of Object.entries(report.notMeasured ?? {})) out.push(`Not measured — ${section}: ${text}`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,161 @@
+// `npm run bench`: the reproducible suite. Every figure is a median over repeated runs with its
+// spread; every comparison is a ratio of two figures measured in this same run. Writes
+// bench/results/<timestamp>.{json,md,svg} and copies the Markdown and chart to latest.*.
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import * as path from 'node:path';
+import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
+import { REPO_ROOT } from '@edge-ssd/e2e';
+import { barChartSvg } from './chart';
+import { benchImages } from './images';
+import { benchPostprocess } from './postprocess';
+import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
+import { renderMarkdown, type BenchReport, type Goal } from './report';
+import { benchThroughput, detectCall, loadTest, makeClient, mergeThroughput, startServices, type ThroughputCase } from './service';
+import { ratio } from './stats';
+
+const log = (message: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const scale = quick ? 0.4 : 1;
+  const n = (count: number): number => Math.max(2, Math.round(count * scale));
+  const started = Date.now();
+
+  const modelDir = path.join(REPO_ROOT, 'models');
+  const { modelPath } = await prepareDefaultModel(modelDir);
+  const unfusedPath = path.join(modelDir, 'mobilenet-ssd-voc-300.unfused.onnx');
+  const images = await benchImages(32);
+  log(`images: ${images.source}`);
+
+  log('raw onnxruntime');
+  const raw: RawOrtCase[] = [];
+  for (const threads of [1, 2]) {
+    for (const batch of [1, 8, 32]) raw.push(await benchRawOrt(modelPath, 'fused', batch, threads, n(batch === 1 ? 40 : batch === 8 ? 12 : 6)));
+  }
+
+  log('folded vs unfolded');
+  const fold: RawOrtCase[] = [];
+  for (const optimization of ['disabled', 'all'] as const) {
+    // Interleaved so drift in the machine's load hits both models alike.
+    for (let round = 0; round < 2; round++) {
+      fold.push(await benchRawOrt(unfusedPath, 'unfused', 8, 2, n(6), optimization));
+      fold.push(await benchRawOrt(modelPath, 'fused', 8, 2, n(6), optimization));
+    }
+  }
+  const foldCase = (model: string, optimization: string): RawOrtCase =>
+    mergeRawOrt(fold.filter((c) => c.model === model && c.optimization === optimization));
+
+  log('decode + NMS');
+  const post = benchPostprocess({ iterations: quick ? 500 : 2000 });
+  const batch1 = raw.find((c) => c.batch === 1 && c.threads === 1)!;
+
+  log('detector and gateway (pool 1 x 2 threads, max batch 8)');
+  const services = await startServices({ DETECTOR_POOL_SIZE: '1', DETECTOR_INTRA_OP_THREADS: '2', DETECTOR_MAX_BATCH: '8' }, true);
+  const direct = makeClient('Detector', services.detector.port);
+  const viaGateway = makeClient('Gateway', services.gateway!.port);
+  const throughput: ThroughputCase[] = [];
+  try {
+    await detectCall(direct, images.jpegs);
+    await detectCall(viaGateway, images.jpegs);
+    for (const clients of [1, 8]) {
+      const rounds = n(clients === 1 ? 6 : 3);
+      // Alternate direct and gateway rounds, so both see the same machine.
+      const d: ThroughputCase[] = [];
+      const g: ThroughputCase[] = [];
+      for (let round = 0; round < rounds; round++) {
+        d.push(await benchThroughput(direct, 'detector', images.jpegs, clients, 1));
+        g.push(await benchThroughput(viaGateway, 'gateway', images.jpegs, clients, 1));
+      }
+      throughput.push(mergeThroughput(d), mergeThroughput(g));
+    }
+  } finally {
+    direct.close();
+    viaGateway.close();
+    await services.stop();
+  }
+
+  log('pool size x intra-op threads');
+  const grid: Array<{ poolSize: number; threads: number; result: ThroughputCase }> = [];
+  for (const [poolSize, threads] of [[1, 1], [2, 1], [1, 2]] as const) {
+    const s = await startServices({ DETECTOR_POOL_SIZE: String(poolSize), DETECTOR_INTRA_OP_THREADS: String(threads), DETECTOR_MAX_BATCH: '8' }, false);
+    const client = makeClient('Detector', s.detector.port);
+    try {
+      await detectCall(client, images.jpegs);
+      grid.push({ poolSize, threads, result: await benchThroughput(client, 'detector', images.jpegs, 8, n(3)) });
+    } finally {
+      client.close();
+      await s.stop();
+    }
+  }
+
+  log('load test');
+  const best = grid.reduce((a, b) => (b.result.imagesPerSecond.median > a.result.imagesPerSecond.median ? b : a));
+  const loadImages = images.jpegs.slice(0, 4);
+  const rate = Math.max(1, Math.floor((0.7 * best.result.imagesPerSecond.median) / loadImages.length));
+  const ls = await startServices({ DETECTOR_POOL_SIZE: String(best.poolSize), DETECTOR_INTRA_OP_THREADS: String(best.threads) }, false);
+  const loadClients = Array.from({ length: 4 }, () => makeClient('Detector', ls.detector.port));
+  let load;
+  try {
+    await detectCall(loadClients[0]!, loadImages);
+    load = await loadTest(loadClients, loadImages, rate, quick ? 20 : 60, ls.detector.process.pid!);
+  } finally {
+    for (const c of loadClients) c.close();
+    await ls.stop();
+  }
+
+  const rawB8T2 = raw.find((c) => c.batch === 8 && c.threads === 2)!;
+  const detector8 = throughput.find((t) => t.target === 'detector' && t.clients === 8)!;
+  const gateway8 = throughput.find((t) => t.target === 'gateway' && t.clients === 8)!;
+  const detector1 = throughput.find((t) => t.target === 'detector' && t.clients === 1)!;
+  const gateway1 = throughput.find((t) => t.target === 'gateway' && t.clients === 1)!;
+  const goals: Goal[] = [
+    goal('service end-to-end vs raw onnxruntime (8 clients; pool 1 x 2 threads, batch 8)', ratio(detector8.imagesPerSecond, rawB8T2.imagesPerSecond), '>=', 0.85),
+    goal('gateway throughput overhead (8 clients)', 1 - ratio(gateway8.imagesPerSecond, detector8.imagesPerSecond), '<=', 0.05),
+    goal('gateway added p50 latency, ms (1 client, 32 images)', gateway1.latencyMs.median - detector1.latencyMs.median, '<=', 1),
+    goal('decode + NMS, many candidates, vs batch-1 inference (1 thread)', post.manyCandidates.medianMs / batch1.latencyMs.median, '<=', 0.05),
+    goal('RSS growth after warm-up under load', load.rssGrowth, '<=', 0.1),
+  ];
+
+  const report: BenchReport = {
+    startedAt: new Date(started).toISOString(),
+    durationSeconds: (Date.now() - started) / 1000,
+    quick,
+    machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: totalmem() / 2 ** 30, node: process.version, platform: `${process.platform}-${process.arch}` },
+    images: images.source,
+    raw,
+    fold: { unfusedDisabled: foldCase('unfused', 'disabled'), fusedDisabled: foldCase('fused', 'disabled'), unfusedAll: foldCase('unfused', 'all'), fusedAll: foldCase('fused', 'all') },
+    postprocess: { ...post, inferenceBatch1Ms: batch1.latencyMs.median },
+    throughput,
+    grid,
+    load: { ...load, rss: load.rss },
+    goals,
+  };
+  const dir = path.join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const svg = barChartSvg('MobileNet-SSD 300, images/s on this machine', 'images per second', [
+    { label: 'raw ORT, batch 8, 2 threads', value: rawB8T2.imagesPerSecond.median, min: rawB8T2.imagesPerSecond.min, max: rawB8T2.imagesPerSecond.max },
+    ...throughput.map((t) => ({ label: `${t.target}, ${t.clients} client${t.clients > 1 ? 's' : ''}`, value: t.imagesPerSecond.median, min: t.imagesPerSecond.min, max: t.imagesPerSecond.max })),
+    ...grid.map((g) => ({ label: `detector pool ${g.poolSize} x ${g.threads} thr`, value: g.result.imagesPerSecond.median, min: g.result.imagesPerSecond.min, max: g.result.imagesPerSecond.max })),
+  ]);
+  writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(path.join(dir, `${stamp}.svg`), svg);
+  writeFileSync(path.join(dir, `${stamp}.md`), renderMarkdown(report, `${stamp}.svg`));
+  copyFileSync(path.join(dir, `${stamp}.svg`), path.join(dir, 'latest.svg'));
+  writeFileSync(path.join(dir, 'latest.md'), renderMarkdown(report, 'latest.svg'));
+  log(`wrote bench/results/${stamp}.{json,md,svg} in ${report.durationSeconds.toFixed(0)} s`);
+  process.stdout.write(renderMarkdown(report, 'latest.svg'));
+}
+
+function goal(name: string, value: number, op: '>=' | '<=', target: number): Goal {
+  return { name, value, op, target, met: op === '>=' ? value >= target : value <= target };
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
