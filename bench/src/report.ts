@@ -67,6 +67,15 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
     ),
   );
   out.push('');
+  const peer = report['opencv'] as { ok: boolean; version?: string; imagesPerSecond?: Summary; threads?: number } | undefined;
+  if (peer?.ok && peer.imagesPerSecond) {
+    out.push('## Peer: OpenCV DNN');
+    out.push('');
+    out.push(
+      `chuanqi305's demo pipeline in OpenCV ${peer.version} (${peer.threads} threads), same model file and JPEGs, one image at a time: imdecode, resize (INTER_LINEAR), forward, DetectionOutput. ${spread(peer.imagesPerSecond)} images/s.`,
+    );
+    out.push('');
+  }
   out.push('## Pool size x intra-op threads (8 clients, detector alone)');
   out.push('');
   out.push(table(['workers', 'threads each', 'images/s', 'latency p50 ms'], report.grid.map((g) => [String(g.poolSize), String(g.threads), spread(g.result.imagesPerSecond), f1(g.result.latencyMs.median)])));

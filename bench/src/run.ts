@@ -8,6 +8,7 @@ import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { REPO_ROOT } from '@edge-ssd/e2e';
 import { barChartSvg } from './chart';
 import { benchImages } from './images';
+import { benchOpenCv } from './opencv';
 import { benchPostprocess } from './postprocess';
 import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
 import { renderMarkdown, type BenchReport, type Goal } from './report';
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
     }
   }
 
+  log('OpenCV DNN peer');
+  const peer = benchOpenCv(modelPath, images.jpegs, n(4), 2);
+
   log('load test');
   const best = grid.reduce((a, b) => (b.result.imagesPerSecond.median > a.result.imagesPerSecond.median ? b : a));
   const loadImages = images.jpegs.slice(0, 4);
@@ -113,6 +117,9 @@ async function main(): Promise<void> {
     goal('service end-to-end vs raw onnxruntime (8 clients; pool 1 x 2 threads, batch 8)', ratio(detector8.imagesPerSecond, rawB8T2.imagesPerSecond), '>=', 0.85),
     goal('gateway throughput overhead (8 clients)', 1 - ratio(gateway8.imagesPerSecond, detector8.imagesPerSecond), '<=', 0.05),
     goal('gateway added p50 latency, ms (1 client, 32 images)', gateway1.latencyMs.median - detector1.latencyMs.median, '<=', 1),
+    ...(peer.ok
+      ? [goal('detector (best of pool x threads, 8 clients) vs OpenCV DNN pipeline (2 threads)', best.result.imagesPerSecond.median / peer.imagesPerSecond.median, '>=', 2.5)]
+      : []),
     goal('decode + NMS, many candidates, vs batch-1 inference (1 thread)', post.manyCandidates.medianMs / batch1.latencyMs.median, '<=', 0.05),
     goal('RSS growth after warm-up under load', load.rssGrowth, '<=', 0.1),
   ];
@@ -129,7 +136,9 @@ async function main(): Promise<void> {
     throughput,
     grid,
     load: { ...load, rss: load.rss },
+    opencv: peer,
     goals,
+    notMeasured: peer.ok ? {} : { 'OpenCV DNN peer': peer.error },
   };
   const dir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
@@ -137,6 +146,7 @@ async function main(): Promise<void> {
   const svg = barChartSvg('MobileNet-SSD 300, images/s on this machine', 'images per second', [
     { label: 'raw ORT, batch 8, 2 threads', value: rawB8T2.imagesPerSecond.median, min: rawB8T2.imagesPerSecond.min, max: rawB8T2.imagesPerSecond.max },
     ...throughput.map((t) => ({ label: `${t.target}, ${t.clients} client${t.clients > 1 ? 's' : ''}`, value: t.imagesPerSecond.median, min: t.imagesPerSecond.min, max: t.imagesPerSecond.max })),
+    ...(peer.ok ? [{ label: `OpenCV DNN ${peer.version}, 2 threads`, value: peer.imagesPerSecond.median, min: peer.imagesPerSecond.min, max: peer.imagesPerSecond.max }] : []),
     ...grid.map((g) => ({ label: `detector pool ${g.poolSize} x ${g.threads} thr`, value: g.result.imagesPerSecond.median, min: g.result.imagesPerSecond.min, max: g.result.imagesPerSecond.max })),
   ]);
   writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify(report, null, 2) + '\n');
