@@ -55,14 +55,14 @@ async function main(): Promise<void> {
   const port = await bindServer(server, `${config.host}:${config.port}`, serverCredentials(config));
   log.info('detector listening', { host: config.host, port, metricsPort: metricsServer.port });
 
-  let pool: InferencePool | undefined;
-  let batcher: DynamicBatcher<InferenceItem, Detection[]> | undefined;
+  // Filled in once the model is loaded; a SIGTERM may come before that.
+  const serving: { pool?: InferencePool; batcher?: DynamicBatcher<InferenceItem, Detection[]> } = {};
   onTerminate(async (signal) => {
     log.info('draining', { signal });
     health.set('NOT_SERVING');
     await shutdownServer(server, config.shutdownGraceMs);
-    await batcher?.drain();
-    await pool?.close();
+    await serving.batcher?.drain();
+    await serving.pool?.close();
     await metricsServer.close();
     log.info('stopped');
   });
@@ -75,22 +75,22 @@ async function main(): Promise<void> {
   }
   const model = await loadModel(config.modelPath);
   if (!model.carriesSpec) log.warn('model carries no SSD spec; serving it as chuanqi305 MobileNet-SSD VOC 300', { modelPath: model.path });
-  pool = new InferencePool(
+  const pool = new InferencePool(
     { modelPath: model.path, spec: model.spec, intraOpThreads: config.intraOpThreads, ortSpinning: config.ortSpinning, maxBatch: config.maxBatch },
     config.poolSize,
   );
+  serving.pool = pool;
   await pool.ready();
-  const workers = pool;
-  const queue = new DynamicBatcher<InferenceItem, Detection[]>(
+  const batcher = new DynamicBatcher<InferenceItem, Detection[]>(
     { maxBatch: config.maxBatch, maxQueueDelayMs: config.maxQueueDelayMs, maxQueue: config.maxQueue, concurrency: config.poolSize },
-    (items) => workers.run(items),
+    (items) => pool.run(items),
     metrics.observer(),
   );
-  batcher = queue;
-  metrics.watch({ queuedImages: () => queue.queued, utilization: () => workers.utilization });
+  serving.batcher = batcher;
+  metrics.watch({ queuedImages: () => batcher.queued, utilization: () => pool.utilization });
   detector.resolve(
     createDetectService({
-      batcher: queue,
+      batcher,
       modelInfo: model.info,
       limits: { maxPixels: config.maxImagePixels, maxBytes: config.maxImageBytes, maxImagesPerRequest: config.maxImagesPerRequest },
       log,

@@ -74,3 +74,38 @@ export function createDeferredService(methods: string[], notReady: string): {
   );
   return { implementation, resolve: (t) => (target = t) };
 }
+
+export function isServiceError(error: unknown): error is grpc.ServiceError {
+  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number';
+}
+
+/** A call's deadline as epoch milliseconds; Infinity when the caller set none. */
+export function callDeadline(call: { getDeadline(): grpc.Deadline }): number {
+  const deadline = call.getDeadline();
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
+/**
+ * Answers a unary call with the outcome of `work`: a gRPC error passes through as it is, any
+ * other failure is logged and answered INTERNAL (internals never reach the caller). `done`
+ * hears the final status code and the response, for metrics.
+ */
+export function reply<T>(
+  work: Promise<T>,
+  callback: grpc.sendUnaryData<T>,
+  log: { error(msg: string, fields?: Record<string, unknown>): void },
+  done: (code: grpc.status, response?: T) => void = () => undefined,
+): void {
+  work.then(
+    (response) => {
+      done(grpc.status.OK, response);
+      callback(null, response);
+    },
+    (error: unknown) => {
+      const serviceError = isServiceError(error) ? error : grpcError(grpc.status.INTERNAL, 'internal error');
+      if (!isServiceError(error)) log.error('call failed', { err: error });
+      done(serviceError.code);
+      callback(serviceError);
+    },
+  );
+}

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, Detection as WireDetection, ImageResult, ModelInfo } from '@edge-ssd/protos';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
-import { grpcError, type Logger } from '@edge-ssd/service-kit';
+import { callDeadline, grpcError, reply, type Logger } from '@edge-ssd/service-kit';
 import { JobDroppedError, QueueFullError, type DynamicBatcher, type JobContext } from '../batching/dynamic-batcher';
 import type { InferenceItem } from '../worker/protocol';
 import { decodeImage, ImageError, type DecodeLimits } from './image-decode';
@@ -86,23 +86,8 @@ export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServic
 
   return {
     Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
-      const deadline = call.getDeadline();
-      const context: JobContext = {
-        deadline: deadline instanceof Date ? deadline.getTime() : deadline,
-        isCancelled: () => call.cancelled,
-      };
-      detect(call.request, context).then(
-        (response) => {
-          record(grpc.status.OK, response.results.map((r) => r.status.code));
-          callback(null, response);
-        },
-        (error: unknown) => {
-          const serviceError = isServiceError(error) ? error : grpcError(grpc.status.INTERNAL, 'internal error');
-          if (!isServiceError(error)) log.error('detect failed', { err: error });
-          record(serviceError.code, []);
-          callback(serviceError);
-        },
-      );
+      const context: JobContext = { deadline: callDeadline(call), isCancelled: () => call.cancelled };
+      reply(detect(call.request, context), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
     },
     GetModelInfo(_call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
       callback(null, modelInfo);
@@ -123,8 +108,4 @@ function toResult(id: string, outcome: Outcome): ImageResult {
     }),
   );
   return { id, status: { code: grpc.status.OK, message: '' }, detections, width, height };
-}
-
-function isServiceError(error: unknown): error is grpc.ServiceError {
-  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number';
 }

@@ -5,7 +5,7 @@
 // lost or answered twice; only when every attempt failed do its images carry that error.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, Image, ImageResult } from '@edge-ssd/protos';
-import { callUnary, grpcError } from '@edge-ssd/service-kit';
+import { callUnary, grpcError, isServiceError } from '@edge-ssd/service-kit';
 import type { DetectorSet } from '../upstream/detector-set';
 
 export interface RetryPolicy {
@@ -118,6 +118,6 @@ function seconds(started: bigint): number {
 }
 
 function asServiceError(error: unknown): grpc.ServiceError {
-  if (error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number') return error as grpc.ServiceError;
+  if (isServiceError(error)) return error;
   return grpcError(grpc.status.INTERNAL, error instanceof Error ? error.message : String(error));
 }

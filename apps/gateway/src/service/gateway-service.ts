@@ -2,7 +2,7 @@
 // to the dispatcher, with the caller's deadline and cancellation carried to the detectors.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, ModelInfo } from '@edge-ssd/protos';
-import { callUnary, grpcError, type Logger } from '@edge-ssd/service-kit';
+import { callDeadline, callUnary, grpcError, reply, type Logger } from '@edge-ssd/service-kit';
 import type { TokenAuth } from '../security/auth';
 import type { DetectorSet } from '../upstream/detector-set';
 import type { Dispatcher } from './dispatch';
@@ -26,9 +26,8 @@ export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServ
   let inFlight = 0;
 
   function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
-    const deadline = call.getDeadline();
-    const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-    return Number.isFinite(ms) ? ms : Date.now() + defaultDeadlineMs;
+    const deadline = callDeadline(call);
+    return Number.isFinite(deadline) ? deadline : Date.now() + defaultDeadlineMs;
   }
 
   async function detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>): Promise<DetectResponse> {
@@ -49,32 +48,14 @@ export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServ
 
   return {
     Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
-      detect(call).then(
-        (response) => {
-          record(grpc.status.OK, response.results.map((r) => r.status.code));
-          callback(null, response);
-        },
-        (error: unknown) => {
-          const e = isServiceError(error) ? error : grpcError(grpc.status.INTERNAL, 'internal error');
-          if (!isServiceError(error)) log.error('detect failed', { err: error });
-          record(e.code, []);
-          callback(e);
-        },
-      );
+      reply(detect(call), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
     },
     GetModelInfo(call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
       const denied = auth.check(call.metadata);
       if (denied) return callback(denied);
       const detector = detectors.pick();
       if (!detector) return callback(grpcError(grpc.status.UNAVAILABLE, 'no detector available'));
-      callUnary<unknown, ModelInfo>(detector.client, 'GetModelInfo', {}, { deadline: deadlineOf(call), parent: call }).then(
-        (info) => callback(null, info),
-        (error: grpc.ServiceError) => callback(error),
-      );
+      reply(callUnary<unknown, ModelInfo>(detector.client, 'GetModelInfo', {}, { deadline: deadlineOf(call), parent: call }), callback, log);
     },
   };
-}
-
-function isServiceError(error: unknown): error is grpc.ServiceError {
-  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number';
 }
