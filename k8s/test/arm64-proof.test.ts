@@ -1,0 +1,249 @@
+// The arm64 proof: the detector's inference path (its compiled worker: preprocessing, the
+// onnxruntime-node session, ssd-core postprocessing) runs under qemu-aarch64 -cpu cortex-a72 (an
+// RK3399 big core) with arm64 Node 20 and onnxruntime-node's own linux/arm64 binary, and its
+// detections equal the x64 ones: same classes and count, scores and boxes within 1e-4.
+//
+// Needs `bash tools/arm64/setup.sh` first (qemu-user-static, arm64 libc and Node into .arm64/).
+// Without it this test fails and says so; SKIP_ARM64_PROOF=1 skips it on purpose.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
+import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
+import { loadModel } from '../../apps/detector/src/model/load-model';
+import { decodeImage } from '../../apps/detector/src/service/image-decode';
+import type { WorkerSettings } from '../../apps/detector/src/worker/protocol';
+
+const execFileAsync = promisify(execFile);
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const ARM64_DIR = path.resolve(ROOT, process.env.EDGE_SSD_ARM64_DIR ?? '.arm64');
+const PROOF = path.join(ROOT, 'tools', 'arm64', 'proof.js');
+const TOLERANCE = 1e-4;
+/** Emulated runs take ~100x native; this bounds a hung emulator, not the expected time. */
+const EMULATED_TIMEOUT_MS = 8 * 60_000;
+
+interface ProofReport {
+  arch: string;
+  node: string;
+  onnxruntime: string;
+  timings: { totalMs: number; readyMs: number; runs: Array<{ optionSet: number; mode: string; ms: number }> };
+  results: Array<{ optionSet: number; mode: 'single' | 'batch'; detections: Detection[][] }>;
+}
+
+interface Setup {
+  qemu: string;
+  qemuVersion: string;
+  sysroot: string;
+  node: string;
+  nodeVersion: string;
+}
+
+function readSetup(): Setup {
+  const stamp = path.join(ARM64_DIR, 'ready.json');
+  const fix = 'run `bash tools/arm64/setup.sh` (root, network to the Debian and npm registries), or set SKIP_ARM64_PROOF=1 to skip this proof';
+  if (!fs.existsSync(stamp)) throw new Error(`arm64 proof: the emulation is not set up (${stamp} is missing): ${fix}`);
+  const setup = JSON.parse(fs.readFileSync(stamp, 'utf8')) as Setup;
+  for (const file of [setup.qemu, setup.node]) {
+    if (!fs.existsSync(file)) throw new Error(`arm64 proof: ${file} is missing although ${stamp} exists: ${fix}`);
+  }
+  return setup;
+}
+
+/** Deterministic test pictures: scenes with shapes (JPEG, WebP), a gradient (PNG), noise (JPEG). */
+async function makeImages(): Promise<Array<{ name: string; bytes: Buffer }>> {
+  const scene = (w: number, h: number, seed: number) => {
+    let s = seed;
+    const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const shapes: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const colour = `rgb(${Math.floor(rnd() * 255)},${Math.floor(rnd() * 255)},${Math.floor(rnd() * 255)})`;
+      const x = Math.floor(rnd() * w * 0.8);
+      const y = Math.floor(rnd() * h * 0.8);
+      const size = Math.floor((0.1 + rnd() * 0.4) * Math.min(w, h));
+      shapes.push(
+        i % 2 === 0
+          ? `<rect x="${x}" y="${y}" width="${size}" height="${Math.floor(size * (0.5 + rnd()))}" fill="${colour}"/>`
+          : `<ellipse cx="${x + size / 2}" cy="${y + size / 2}" rx="${size / 2}" ry="${size / 3}" fill="${colour}"/>`,
+      );
+    }
+    return Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><defs><linearGradient id="g" x1="0" y1="0" x2="0" y2="1">` +
+        `<stop offset="0" stop-color="#8ab4f8"/><stop offset="1" stop-color="#5d4b2a"/></linearGradient></defs>` +
+        `<rect width="${w}" height="${h}" fill="url(#g)"/>${shapes.join('')}</svg>`,
+    );
+  };
+  const gradient = Buffer.alloc(300 * 300 * 3);
+  for (let y = 0; y < 300; y++) {
+    for (let x = 0; x < 300; x++) {
+      const o = (y * 300 + x) * 3;
+      gradient[o] = x % 256;
+      gradient[o + 1] = y % 256;
+      gradient[o + 2] = (x + y) % 256;
+    }
+  }
+  const noise = Buffer.alloc(500 * 375 * 3);
+  let state = 42;
+  for (let i = 0; i < noise.length; i++) {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    noise[i] = state >>> 24;
+  }
+  return [
+    { name: 'scene-640x480.jpg', bytes: await sharp(scene(640, 480, 7)).jpeg({ quality: 90 }).toBuffer() },
+    { name: 'gradient-300x300.png', bytes: await sharp(gradient, { raw: { width: 300, height: 300, channels: 3 } }).png().toBuffer() },
+    { name: 'noise-500x375.jpg', bytes: await sharp(noise, { raw: { width: 500, height: 375, channels: 3 } }).jpeg({ quality: 85 }).toBuffer() },
+    { name: 'scene-1024x768.webp', bytes: await sharp(scene(1024, 768, 99)).webp({ quality: 90 }).toBuffer() },
+  ];
+}
+
+interface Comparison {
+  detections: number;
+  maxScoreDiff: number;
+  maxBoxDiff: number;
+  problems: string[];
+}
+
+/** Pairs each x64 detection with an arm64 one of the same class within tolerance. */
+function compare(x64: ProofReport, arm64: ProofReport, imageNames: string[]): Comparison {
+  const out: Comparison = { detections: 0, maxScoreDiff: 0, maxBoxDiff: 0, problems: [] };
+  if (x64.results.length !== arm64.results.length) out.problems.push(`result sets: x64 ${x64.results.length}, arm64 ${arm64.results.length}`);
+  x64.results.forEach((set, s) => {
+    const other = arm64.results[s]!;
+    set.detections.forEach((a, i) => {
+      const where = `option set ${set.optionSet}, ${set.mode}, ${imageNames[i]}`;
+      const b = other.detections[i] ?? [];
+      if (a.length !== b.length) out.problems.push(`${where}: x64 ${a.length} detections, arm64 ${b.length}`);
+      const unused = new Set(b.map((_, j) => j));
+      for (const d of a) {
+        let best: { j: number; score: number; box: number } | undefined;
+        for (const j of unused) {
+          const e = b[j]!;
+          if (e.classId !== d.classId || e.label !== d.label) continue;
+          const score = Math.abs(e.score - d.score);
+          const box = Math.max(Math.abs(e.xmin - d.xmin), Math.abs(e.ymin - d.ymin), Math.abs(e.xmax - d.xmax), Math.abs(e.ymax - d.ymax));
+          if (score <= TOLERANCE && box <= TOLERANCE && (!best || score + box < best.score + best.box)) best = { j, score, box };
+        }
+        if (!best) {
+          out.problems.push(`${where}: no arm64 match for ${JSON.stringify(d)}`);
+          continue;
+        }
+        unused.delete(best.j);
+        out.detections++;
+        out.maxScoreDiff = Math.max(out.maxScoreDiff, best.score);
+        out.maxBoxDiff = Math.max(out.maxBoxDiff, best.box);
+      }
+    });
+  });
+  return out;
+}
+
+const skip = process.env.SKIP_ARM64_PROOF === '1';
+const maybe = skip ? describe.skip : describe;
+if (skip) console.warn('arm64 proof skipped: SKIP_ARM64_PROOF=1');
+
+maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-node linux/arm64)', () => {
+  let work: string;
+  afterAll(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it(
+    'gives the same detections as x64',
+    async () => {
+      const setup = readSetup();
+      const ortArm64 = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'arm64', 'onnxruntime_binding.node');
+      expect(fs.existsSync(ortArm64)).toBe(true);
+
+      const { modelPath } = await prepareDefaultModel(path.join(ROOT, 'models'));
+      const model = await loadModel(modelPath);
+      work = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-ssd-arm64-'));
+
+      // Decode on the host with the detector's own decoder; the emulated side gets raw pixels.
+      const encoded = await makeImages();
+      const images = [];
+      for (const { name, bytes } of encoded) {
+        const pixels = await decodeImage({ source: 'encoded', encoded: bytes } as Parameters<typeof decodeImage>[0], { maxBytes: 64 << 20, maxPixels: 1 << 24 });
+        const file = path.join(work, `${name}.raw`);
+        fs.writeFileSync(file, pixels.data);
+        images.push({ name, file, width: pixels.width, height: pixels.height, order: pixels.order });
+      }
+      // The RK3399 layout: one worker, two onnxruntime threads (k8s/overlays/arm64-rk3399).
+      const settings: WorkerSettings = { modelPath: model.path, spec: model.spec, intraOpThreads: 2, ortSpinning: false, maxBatch: images.length };
+      // The model's defaults (what a client gets with options unset), and a low threshold so
+      // that many more boxes, scores and NMS decisions are compared.
+      const optionSets: DetectOptions[] = [{}, { scoreThreshold: 0.05, keepTopK: 200 }];
+      // Each image alone and all in one batch with the defaults; the low threshold batched only
+      // (emulated inference costs ~8 s per image).
+      const runs = [
+        { optionSet: 0, mode: 'single' },
+        { optionSet: 0, mode: 'batch' },
+        { optionSet: 1, mode: 'batch' },
+      ];
+      const jobFile = path.join(work, 'job.json');
+      fs.writeFileSync(jobFile, JSON.stringify({ settings, images, optionSets, runs }));
+
+      const run = async (label: string, file: string, args: string[], timeout: number): Promise<ProofReport> => {
+        const out = path.join(work, `${label}.json`);
+        try {
+          await execFileAsync(file, [...args, PROOF, jobFile, out], { cwd: ROOT, timeout, maxBuffer: 16 << 20 });
+        } catch (error) {
+          const e = error as { stderr?: string; message: string };
+          throw new Error(`arm64 proof: the ${label} run failed: ${(e.stderr ?? '').trim() || e.message}`);
+        }
+        return JSON.parse(fs.readFileSync(out, 'utf8')) as ProofReport;
+      };
+      const x64 = await run('x64', process.execPath, [], 120_000);
+      const arm64 = await run('arm64', setup.qemu, ['-cpu', 'cortex-a72', '-L', setup.sysroot, setup.node], EMULATED_TIMEOUT_MS);
+
+      expect(x64.arch).toBe(process.arch);
+      expect(arm64.arch).toBe('arm64');
+      expect(arm64.node).toBe(setup.nodeVersion);
+      expect(arm64.node.startsWith('v20.')).toBe(true);
+      expect(arm64.onnxruntime).toBe(x64.onnxruntime);
+
+      const names = images.map((i) => i.name);
+      const result = compare(x64, arm64, names);
+      // Batching must not change results either (on each architecture).
+      for (const report of [x64, arm64]) {
+        const [single, batch] = report.results;
+        expect([single!.mode, batch!.mode, batch!.optionSet]).toEqual(['single', 'batch', single!.optionSet]);
+        const within = compare({ ...report, results: [single!] }, { ...report, results: [{ ...batch!, mode: 'single' }] }, names);
+        expect([report.arch, within.problems]).toEqual([report.arch, []]);
+      }
+      const perImage = (r: ProofReport) => r.timings.runs.filter((x) => x.mode === 'single').map((x) => x.ms);
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const summary = {
+        images: names,
+        optionSets,
+        detectionsCompared: result.detections,
+        detectionsPerSet: x64.results.map((r) => `${r.optionSet}/${r.mode}: ${r.detections.map((d) => d.length).join(',')}`),
+        maxScoreDiff: result.maxScoreDiff,
+        maxBoxDiff: result.maxBoxDiff,
+        tolerance: TOLERANCE,
+        x64: { node: x64.node, onnxruntime: x64.onnxruntime, totalMs: Math.round(x64.timings.totalMs), readyMs: Math.round(x64.timings.readyMs), medianImageMs: Math.round(median(perImage(x64))) },
+        arm64: {
+          node: arm64.node,
+          qemu: setup.qemuVersion,
+          cpu: 'cortex-a72',
+          totalMs: Math.round(arm64.timings.totalMs),
+          readyMs: Math.round(arm64.timings.readyMs),
+          medianImageMs: Math.round(median(perImage(arm64))),
+        },
+        problems: result.problems,
+      };
+      fs.writeFileSync(path.join(ARM64_DIR, 'last-proof.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      console.log(`arm64 proof: ${JSON.stringify(summary, null, 2)}`);
+
+      expect(result.problems).toEqual([]);
+      // Random-weight model, but calibrated to detect: the comparison is not vacuous.
+      expect(x64.results[0]!.detections.some((d) => d.length > 0)).toBe(true);
+      expect(result.detections).toBeGreaterThanOrEqual(20);
+      expect(result.maxScoreDiff).toBeLessThanOrEqual(TOLERANCE);
+      expect(result.maxBoxDiff).toBeLessThanOrEqual(TOLERANCE);
+    },
+    EMULATED_TIMEOUT_MS + 3 * 60_000,
+  );
+});

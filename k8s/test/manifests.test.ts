@@ -1,0 +1,466 @@
+// Every overlay renders with kustomize, every object validates offline against the Kubernetes
+// schemas, and the manifests agree with each other and with the apps' own configuration.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadDetectorConfig } from '../../apps/detector/src/config';
+import { loadGatewayConfig } from '../../apps/gateway/src/config';
+import { parseArgs as parseBnFuseArgs } from '../../libs/bn-fuse/src/cli';
+import { DEFAULT_MODEL_FILE } from '../../libs/bn-fuse/src/prepare';
+import { K8S_DIR, findKustomizer, listOverlays, main as renderMain, renderKustomization, renderOverlay } from '../src/render';
+import {
+  type ConfigMap,
+  type Container,
+  type Deployment,
+  type HorizontalPodAutoscaler,
+  type K8sObject,
+  type NetworkPolicy,
+  type PodDisruptionBudget,
+  type Service,
+  byKind,
+  containerEnv,
+  find,
+  parseStream,
+  preStopSeconds,
+  quantity,
+  schemaErrors,
+  selects,
+  strictFieldErrors,
+  withTempKustomization,
+} from './support/manifests';
+
+const NAMESPACE = 'edge-ssd';
+const POOL_KEY = 'edge-ssd.io/pool';
+
+interface OverlayExpectation {
+  arch: 'amd64' | 'arm64';
+  /** Node pool label and taint (key=value:NoSchedule) the pods must select and tolerate. */
+  pool?: { value: string };
+  /** CPUs the detector pins itself to (DETECTOR_CPU_AFFINITY), and the board it runs on. */
+  board?: { cpus: number; memoryBytes: number; bigCores: string };
+  /** Longest model load + warm-up the startup probe must allow, in seconds. */
+  startupSeconds: number;
+}
+
+const EXPECTED: Record<string, OverlayExpectation> = {
+  amd64: { arch: 'amd64', startupSeconds: 120 },
+  'arm64-rk3399': { arch: 'arm64', pool: { value: 'rk3399' }, board: { cpus: 6, memoryBytes: 4 * 2 ** 30, bigCores: '4,5' }, startupSeconds: 600 },
+};
+
+const APPS = {
+  gateway: { service: 'ssd.v1.Gateway', headless: false },
+  detector: { service: 'ssd.v1.Detector', headless: true },
+} as const;
+type App = keyof typeof APPS;
+
+function appContainer(deployment: Deployment): Container {
+  const c = deployment.spec.template.spec.containers.find((x) => x.name === deployment.metadata.name);
+  if (!c) throw new Error(`Deployment ${deployment.metadata.name} has no container of that name`);
+  return c;
+}
+
+function portNamed(container: Container, name: string): number {
+  const p = container.ports?.find((x) => x.name === name);
+  if (!p) throw new Error(`${container.name} has no port named ${name}`);
+  return p.containerPort;
+}
+
+/** The app's own view of its settings under the container's environment. */
+function appConfig(app: App, env: Record<string, string>, cpus?: number) {
+  if (app === 'gateway') {
+    const c = loadGatewayConfig(env);
+    return { port: c.port, metricsPort: c.metricsPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
+  }
+  const c = loadDetectorConfig(env, cpus);
+  return { port: c.port, metricsPort: c.metricsPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
+}
+
+const rendered = new Map<string, K8sObject[]>();
+function objectsOf(overlay: string): K8sObject[] {
+  let objects = rendered.get(overlay);
+  if (!objects) {
+    objects = parseStream(renderOverlay(overlay));
+    rendered.set(overlay, objects);
+  }
+  return objects;
+}
+
+describe('kustomize', () => {
+  it('is available in a version that builds these manifests (v4+)', () => {
+    const k = findKustomizer();
+    expect(Number(/^v(\d+)/.exec(k.version)?.[1])).toBeGreaterThanOrEqual(4);
+  });
+
+  it('finds exactly the overlays this test knows', () => {
+    expect(listOverlays()).toEqual(Object.keys(EXPECTED).sort());
+  });
+
+  it('k8s:render prints an overlay and rejects unknown ones', () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+    const error = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
+    try {
+      expect(renderMain(['amd64'])).toBe(0);
+      expect(renderMain(['no-such-overlay'])).toBe(1);
+      expect(renderMain([])).toBe(2);
+    } finally {
+      write.mockRestore();
+      error.mockRestore();
+    }
+    expect(parseStream(out.join('')).some((o) => o.kind === 'Deployment')).toBe(true);
+    expect(err.join('\n')).toMatch(/unknown overlay 'no-such-overlay'/);
+    expect(err.join('\n')).toMatch(/overlays: amd64, arm64-rk3399/);
+  });
+});
+
+describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
+  const expected = EXPECTED[overlay]!;
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = objectsOf(overlay);
+  });
+  const deployment = (app: App) => find<Deployment>(objects, 'Deployment', app);
+
+  it('renders the expected set of objects, all in the namespace', () => {
+    const kinds = objects.map((o) => o.kind).sort();
+    expect(kinds).toEqual(
+      [
+        'ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'HorizontalPodAutoscaler', 'Namespace',
+        'NetworkPolicy', 'NetworkPolicy', 'PodDisruptionBudget', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount', 'ServiceAccount',
+      ].sort(),
+    );
+    expect(find(objects, 'Namespace', NAMESPACE)).toBeDefined();
+    for (const o of objects) if (o.kind !== 'Namespace') expect([o.kind, o.metadata.namespace]).toEqual([o.kind, NAMESPACE]);
+    for (const o of objects) expect([o.kind, o.metadata.name, o.metadata.labels?.['app.kubernetes.io/part-of']]).toEqual([o.kind, o.metadata.name, 'edge-ssd']);
+  });
+
+  it('validates against the Kubernetes schemas', () => {
+    const errors = objects.flatMap((o) => schemaErrors(o).map((e) => `${o.kind}/${o.metadata.name}: ${e}`));
+    expect(errors).toEqual([]);
+  });
+
+  it('has no field the Kubernetes schemas do not know (strict validation)', () => {
+    expect(strictFieldErrors(objects)).toEqual([]);
+  });
+
+  it('runs on the right architecture and node pool', () => {
+    for (const app of Object.keys(APPS) as App[]) {
+      const pod = deployment(app).spec.template.spec;
+      expect(pod.nodeSelector?.['kubernetes.io/arch']).toBe(expected.arch);
+      expect(pod.nodeSelector?.['kubernetes.io/os']).toBe('linux');
+      const tolerations = pod.tolerations ?? [];
+      if (expected.pool) {
+        expect(pod.nodeSelector?.[POOL_KEY]).toBe(expected.pool.value);
+        expect(tolerations).toContainEqual({ key: POOL_KEY, operator: 'Equal', value: expected.pool.value, effect: 'NoSchedule' });
+      } else {
+        expect(pod.nodeSelector?.[POOL_KEY]).toBeUndefined();
+        expect(tolerations.filter((t) => t.key === POOL_KEY)).toEqual([]);
+      }
+      // Nothing tolerates everything.
+      expect(tolerations.filter((t) => t.key === undefined || t.operator === 'Exists')).toEqual([]);
+    }
+  });
+
+  it('probes the gRPC health service on the port each app listens on', () => {
+    for (const app of Object.keys(APPS) as App[]) {
+      const d = deployment(app);
+      const c = appContainer(d);
+      const config = appConfig(app, containerEnv(c, objects));
+      expect(portNamed(c, 'grpc')).toBe(config.port);
+      // Kubernetes' gRPC probes speak plaintext only.
+      expect(config.tls).toBe(false);
+      expect(portNamed(c, 'metrics')).toBe(config.metricsPort);
+      expect(d.spec.template.metadata.annotations?.['prometheus.io/port']).toBe(String(config.metricsPort));
+      for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
+        expect(probe?.grpc?.port).toBe(config.port);
+        expect(probe?.httpGet ?? probe?.tcpSocket ?? probe?.exec).toBeUndefined();
+      }
+      // Readiness and startup ask for the app's own service (SERVING only once it can answer);
+      // liveness asks for the server as a whole.
+      expect(c.readinessProbe?.grpc?.service).toBe(APPS[app].service);
+      expect(c.startupProbe?.grpc?.service ?? '').toMatch(new RegExp(`^(|${APPS[app].service.replace(/\./g, '\\.')})$`));
+      expect(c.livenessProbe?.grpc?.service ?? '').toBe('');
+      // Liveness must not kill a pod that is draining: its failure window outlasts preStop + drain.
+      const liveWindow = (c.livenessProbe!.periodSeconds ?? 10) * (c.livenessProbe!.failureThreshold ?? 3);
+      expect(liveWindow).toBeGreaterThanOrEqual(preStopSeconds(c) + config.shutdownGraceMs / 1000);
+    }
+    const startup = appContainer(deployment('detector')).startupProbe!;
+    expect(startup.grpc?.service).toBe('ssd.v1.Detector');
+    expect((startup.periodSeconds ?? 10) * (startup.failureThreshold ?? 3)).toBeGreaterThanOrEqual(expected.startupSeconds);
+  });
+
+  it('gives each pod a grace period matching its preStop delay and drain', () => {
+    for (const app of Object.keys(APPS) as App[]) {
+      const d = deployment(app);
+      const c = appContainer(d);
+      const { shutdownGraceMs } = appConfig(app, containerEnv(c, objects));
+      const preStop = preStopSeconds(c);
+      expect(preStop).toBeGreaterThanOrEqual(3);
+      const needed = preStop + shutdownGraceMs / 1000;
+      const grace = d.spec.template.spec.terminationGracePeriodSeconds!;
+      expect(grace).toBeGreaterThanOrEqual(needed + 5);
+      expect(grace).toBeLessThanOrEqual(needed + 15);
+    }
+  });
+
+  it('sets requests and limits on every container', () => {
+    for (const d of byKind<Deployment>(objects, 'Deployment')) {
+      const pod = d.spec.template.spec;
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        for (const r of ['cpu', 'memory']) {
+          const request = quantity(c.resources?.requests?.[r]);
+          const limit = quantity(c.resources?.limits?.[r]);
+          expect([c.name, r, request > 0, limit > 0]).toEqual([c.name, r, true, true]);
+          expect(request).toBeLessThanOrEqual(limit);
+        }
+      }
+    }
+  });
+
+  it('sizes the detector pool to its CPU limit', () => {
+    const c = appContainer(deployment('detector'));
+    const cpuLimit = quantity(c.resources!.limits!.cpu);
+    const config = loadDetectorConfig(containerEnv(c, objects), cpuLimit);
+    expect(config.poolSize * config.intraOpThreads).toBeLessThanOrEqual(cpuLimit);
+    expect(config.poolSize * config.intraOpThreads).toBeGreaterThanOrEqual(Math.floor(cpuLimit));
+  });
+
+  if (expected.board) {
+    const board = expected.board;
+    it('fits a 6-core, 4 GB board: one detector per board, one worker, two ORT threads pinned to the big cores', () => {
+      const d = deployment('detector');
+      const c = appContainer(d);
+      const env = containerEnv(c, objects);
+      const config = loadDetectorConfig(env, quantity(c.resources!.limits!.cpu));
+      expect(config.poolSize).toBe(1);
+      expect(config.intraOpThreads).toBe(2);
+      expect(env.DETECTOR_CPU_AFFINITY).toBe(board.bigCores);
+      expect(quantity(c.resources!.limits!.cpu)).toBe(board.bigCores.split(',').length);
+      // Burstable, not Guaranteed: the static CPU manager would otherwise choose the cpuset.
+      expect(quantity(c.resources!.requests!.memory)).toBeLessThan(quantity(c.resources!.limits!.memory));
+      const anti = d.spec.template.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+      expect(anti.some((t) => t.topologyKey === 'kubernetes.io/hostname' && selects(t.labelSelector, d.spec.template.metadata.labels))).toBe(true);
+      // Detector + gateway (+ the larger of the detector's init containers) within half the board.
+      const pods = [d, deployment('gateway')].map((x) => x.spec.template.spec);
+      const sum = (r: 'cpu' | 'memory') =>
+        pods.reduce((acc, pod) => {
+          const main = pod.containers.reduce((s, x) => s + quantity(x.resources!.limits![r]), 0);
+          const init = Math.max(0, ...(pod.initContainers ?? []).map((x) => quantity(x.resources!.limits![r])));
+          return acc + Math.max(main, init);
+        }, 0);
+      expect(sum('memory')).toBeLessThanOrEqual(board.memoryBytes / 2);
+      expect(sum('cpu')).toBeLessThanOrEqual(board.cpus);
+    });
+  }
+
+  it('runs non-root, read-only, without capabilities, with RuntimeDefault seccomp and no API token', () => {
+    for (const d of byKind<Deployment>(objects, 'Deployment')) {
+      const pod = d.spec.template.spec;
+      expect(pod.securityContext?.runAsNonRoot).toBe(true);
+      expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+      expect(pod.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.hostNetwork ?? pod.hostPID ?? pod.hostIPC).toBeUndefined();
+      const sa = find<K8sObject & { automountServiceAccountToken?: boolean }>(objects, 'ServiceAccount', pod.serviceAccountName!);
+      expect(sa.automountServiceAccountToken).toBe(false);
+      for (const v of pod.volumes ?? []) expect(Object.keys(v).filter((k) => k !== 'name')).toEqual(['emptyDir']);
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        const sc = c.securityContext;
+        expect([c.name, sc?.allowPrivilegeEscalation, sc?.readOnlyRootFilesystem, sc?.privileged, sc?.capabilities?.drop, sc?.capabilities?.add]).toEqual([
+          c.name, false, true, undefined, ['ALL'], undefined,
+        ]);
+        expect(sc?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot).toBe(true);
+      }
+    }
+  });
+
+  it('delivers the model by init containers into a volume the detector mounts read-only', () => {
+    const pod = deployment('detector').spec.template.spec;
+    const c = appContainer(deployment('detector'));
+    const modelPath = containerEnv(c, objects).MODEL_PATH!;
+    expect(path.posix.basename(modelPath)).toBe(DEFAULT_MODEL_FILE);
+    const mount = c.volumeMounts!.find((m) => modelPath.startsWith(`${m.mountPath}/`));
+    expect(mount?.readOnly).toBe(true);
+    expect(pod.volumes!.find((v) => v.name === mount!.name)?.emptyDir).toBeDefined();
+    const inits = pod.initContainers ?? [];
+    expect(inits.map((i) => i.name)).toEqual(['model-write', 'model-convert']);
+    const outputs: string[] = [];
+    for (const init of inits) {
+      expect(init.image).toBe(c.image);
+      const [node, script, ...args] = init.command!;
+      expect([node, script]).toEqual(['node', 'libs/bn-fuse/dist/cli.js']);
+      const { command, options } = parseBnFuseArgs(args);
+      expect(['write-mobilenet-ssd', 'convert']).toContain(command);
+      if (typeof options.input === 'string') expect(outputs).toContain(options.input);
+      outputs.push(options.output as string);
+      const initMount = init.volumeMounts!.find((m) => m.name === mount!.name);
+      expect(initMount?.mountPath).toBe(mount!.mountPath);
+      expect(initMount?.readOnly ?? false).toBe(false);
+    }
+    expect(outputs[outputs.length - 1]).toBe(modelPath);
+  });
+
+  it('keeps labels, selectors and ports consistent across Deployments, Services, PDBs, HPAs and NetworkPolicies', () => {
+    const deployments = byKind<Deployment>(objects, 'Deployment');
+    for (const app of Object.keys(APPS) as App[]) {
+      const d = deployment(app);
+      const labels = d.spec.template.metadata.labels;
+      expect(labels['app.kubernetes.io/name']).toBe(app);
+      expect(selects(d.spec.selector, labels)).toBe(true);
+      expect(d.spec.replicas).toBeUndefined(); // the HPA owns the replica count
+      const others = deployments.filter((x) => x !== d).map((x) => x.spec.template.metadata.labels);
+      const selectsOnlyThis = (selector: Parameters<typeof selects>[0]) => selects(selector, labels) && others.every((l) => !selects(selector, l));
+      const c = appContainer(d);
+
+      const svc = find<Service>(objects, 'Service', app);
+      expect(selectsOnlyThis(svc.spec.selector)).toBe(true);
+      expect(svc.spec.clusterIP === 'None').toBe(APPS[app].headless);
+      for (const p of svc.spec.ports) {
+        const target = typeof p.targetPort === 'string' ? portNamed(c, p.targetPort) : (p.targetPort ?? p.port);
+        expect([p.name, target]).toEqual([p.name, p.port]);
+      }
+      expect(svc.spec.ports.map((p) => p.port).sort()).toEqual(c.ports!.map((p) => p.containerPort).sort());
+
+      const pdb = find<PodDisruptionBudget>(objects, 'PodDisruptionBudget', app);
+      expect(selectsOnlyThis(pdb.spec.selector)).toBe(true);
+      const hpa = find<HorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler', app);
+      expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: app });
+      expect(hpa.spec.metrics?.map((m) => m.resource?.name)).toEqual(['cpu']);
+      // A voluntary disruption always leaves a pod serving.
+      expect(hpa.spec.minReplicas! - Number(pdb.spec.maxUnavailable)).toBeGreaterThanOrEqual(1);
+
+      const sa = find(objects, 'ServiceAccount', d.spec.template.spec.serviceAccountName!);
+      expect(sa.metadata.labels?.['app.kubernetes.io/name']).toBe(app);
+      for (const ref of c.envFrom ?? []) expect(find<ConfigMap>(objects, 'ConfigMap', ref.configMapRef!.name).metadata.labels?.['app.kubernetes.io/name']).toBe(app);
+    }
+
+    // The gateway finds detectors through the headless Service, by its cluster DNS name.
+    const gw = appContainer(deployment('gateway'));
+    const det = appContainer(deployment('detector'));
+    const detectorPort = appConfig('detector', containerEnv(det, objects)).port;
+    expect(loadGatewayConfig(containerEnv(gw, objects)).detectorTarget).toEqual({ kind: 'dns', host: `detector.${NAMESPACE}.svc.cluster.local`, port: detectorPort });
+    expect(containerEnv(gw, objects).DETECTOR_TARGET).toMatch(/^dns:\/\/\//);
+    expect(find<Service>(objects, 'Service', 'detector').spec.publishNotReadyAddresses ?? false).toBe(false);
+    // Detectors close connections so gateways re-resolve that name and see new pods.
+    expect(Number(containerEnv(det, objects).DETECTOR_MAX_CONNECTION_AGE_MS)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('lets clients reach the gateway, the gateway reach detectors, and nothing else reach detectors', () => {
+    const gwLabels = deployment('gateway').spec.template.metadata.labels;
+    const detLabels = deployment('detector').spec.template.metadata.labels;
+    const gwPort = appConfig('gateway', containerEnv(appContainer(deployment('gateway')), objects)).port;
+    const detPort = appConfig('detector', containerEnv(appContainer(deployment('detector')), objects)).port;
+    const policies = byKind<NetworkPolicy>(objects, 'NetworkPolicy');
+
+    const forDetector = policies.filter((p) => selects(p.spec.podSelector, detLabels));
+    expect(forDetector).toHaveLength(1);
+    const dp = forDetector[0]!.spec;
+    expect(dp.policyTypes?.sort()).toEqual(['Egress', 'Ingress']);
+    expect(dp.ingress).toHaveLength(1);
+    const rule = dp.ingress![0]!;
+    expect(rule.from).toHaveLength(1);
+    expect(rule.from![0]!.namespaceSelector ?? rule.from![0]!.ipBlock).toBeUndefined();
+    expect(selects(rule.from![0]!.podSelector, gwLabels)).toBe(true);
+    expect(selects(rule.from![0]!.podSelector, detLabels)).toBe(false);
+    expect(rule.ports).toEqual([{ port: detPort, protocol: 'TCP' }]);
+    expect(dp.egress ?? []).toEqual([]);
+
+    const forGateway = policies.filter((p) => selects(p.spec.podSelector, gwLabels));
+    expect(forGateway).toHaveLength(1);
+    const gp = forGateway[0]!.spec;
+    expect(gp.policyTypes?.sort()).toEqual(['Egress', 'Ingress']);
+    expect(gp.ingress).toEqual([{ ports: [{ port: gwPort, protocol: 'TCP' }] }]);
+    const toDetectors = (gp.egress ?? []).filter((r) => (r.to ?? []).some((peer) => selects(peer.podSelector, detLabels) && !peer.namespaceSelector));
+    expect(toDetectors.map((r) => r.ports)).toEqual([[{ port: detPort, protocol: 'TCP' }]]);
+    const dns = (gp.egress ?? []).filter((r) => r !== toDetectors[0]);
+    expect(dns.flatMap((r) => r.ports ?? []).every((p) => p.port === 53)).toBe(true);
+  });
+
+  it('runs one image per app, the same tag for both', () => {
+    const images = (Object.keys(APPS) as App[]).map((app) => appContainer(deployment(app)).image);
+    expect(images[0]).toMatch(/\/gateway:[\w.-]+$/);
+    expect(images[1]).toMatch(/\/detector:[\w.-]+$/);
+    expect(images[0]!.split(':').pop()).toBe(images[1]!.split(':').pop());
+  });
+});
+
+describe('the validators', () => {
+  // Proof that the schema checks are not vacuous: a Deployment with typical mistakes.
+  const broken = (): K8sObject => {
+    const d = JSON.parse(JSON.stringify(find<Deployment>(objectsOf('amd64'), 'Deployment', 'detector'))) as Deployment;
+    return d;
+  };
+
+  it('pass the rendered Deployment as it is', () => {
+    expect(schemaErrors(broken())).toEqual([]);
+    expect(strictFieldErrors([broken()])).toEqual([]);
+  });
+
+  it('reject a wrong type and a missing required field', () => {
+    const d = broken() as Deployment;
+    (d.spec.template.spec.containers[0]!.ports![0] as { containerPort: unknown }).containerPort = 'fifty';
+    expect(schemaErrors(d).join('\n')).toMatch(/containerPort/);
+    const e = broken() as Deployment;
+    delete (e.spec as { selector?: unknown }).selector;
+    expect(schemaErrors(e).join('\n')).toMatch(/selector/);
+  });
+
+  it('reject misspelt and misplaced fields', () => {
+    const d = broken() as Deployment;
+    const c = d.spec.template.spec.containers[0] as unknown as Record<string, unknown>;
+    c.readinessProbe = { grcp: { port: 50052 } };
+    (c.resources as Record<string, unknown>).limit = { cpu: '1' };
+    const errors = strictFieldErrors([d]);
+    expect(errors.join('\n')).toMatch(/Deployment\/detector: .*grcp.*IProbe/);
+    expect(errors.join('\n')).toMatch(/limit.*IResourceRequirements/);
+  });
+});
+
+describe('the two overlays', () => {
+  it('differ only in placement, sizing and the detector layout', () => {
+    const strip = (objects: K8sObject[]) =>
+      JSON.parse(
+        JSON.stringify(objects, (key, value: unknown) =>
+          ['nodeSelector', 'tolerations', 'affinity', 'resources', 'startupProbe'].includes(key) ? undefined : value,
+        ),
+      ) as K8sObject[];
+    const [a, b] = Object.keys(EXPECTED).map((o) => strip(objectsOf(o)));
+    const configMapsAside = (objects: K8sObject[]) =>
+      objects.filter((o) => o.kind !== 'ConfigMap').map((o) => JSON.stringify(o).replace(/detector-config-[a-z0-9]+/g, 'detector-config'));
+    expect(configMapsAside(a!)).toEqual(configMapsAside(b!));
+  });
+});
+
+describe('components/metrics-scrape', () => {
+  it('opens only the metrics ports, only from the monitoring namespace', () => {
+    const objects = withTempKustomization(
+      { 'kustomization.yaml': 'resources: [k8s/overlays/amd64]\ncomponents: [k8s/components/metrics-scrape]\n' },
+      K8S_DIR,
+      (dir) => parseStream(renderKustomization(dir)),
+    );
+    expect(objects.flatMap((o) => schemaErrors(o))).toEqual([]);
+    expect(strictFieldErrors(objects)).toEqual([]);
+    const policy = find<NetworkPolicy>(objects, 'NetworkPolicy', 'metrics-scrape');
+    expect(policy.metadata.namespace).toBe(NAMESPACE);
+    for (const app of Object.keys(APPS) as App[]) {
+      const d = find<Deployment>(objects, 'Deployment', app);
+      expect(selects(policy.spec.podSelector, d.spec.template.metadata.labels)).toBe(true);
+      expect(appContainer(d).ports!.some((p) => p.name === 'metrics')).toBe(true);
+    }
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
+    ]);
+  });
+});
+
+describe('README', () => {
+  it('documents every overlay, the render and arm64 commands and the buildx command', () => {
+    const readme = fs.readFileSync(path.join(K8S_DIR, 'README.md'), 'utf8');
+    for (const overlay of Object.keys(EXPECTED)) expect(readme).toContain(`overlays/${overlay}`);
+    expect(readme).toMatch(/npm run (-s )?k8s:render -- <overlay>/);
+    expect(readme).toContain('npm run test:arm64');
+    expect(readme).toMatch(/docker buildx build --platform linux\/amd64,linux\/arm64/);
+    expect(readme).toContain('taskset');
+  });
+});
