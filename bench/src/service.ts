@@ -14,7 +14,7 @@ export interface Services {
 }
 
 export async function startServices(detectorEnv: Record<string, string>, withGateway: boolean): Promise<Services> {
-  const detector = await startService('detector', { DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', ...detectorEnv });
+  const detector = await startService('detector', { MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', ...detectorEnv });
   const gateway = withGateway
     ? await startService('gateway', {
         GATEWAY_HOST: '127.0.0.1',

@@ -13,7 +13,7 @@ const clients: grpc.Client[] = [];
 async function detector(env: Record<string, string> = {}, options: Parameters<typeof startService>[2] = {}): Promise<RunningService> {
   const service = await startService(
     'detector',
-    { DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1', ...env },
+    { MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1', ...env },
     options,
   );
   running.push(service);

@@ -26,7 +26,7 @@ afterEach(async () => {
 
 async function detector(env: Record<string, string> = {}): Promise<RunningService> {
   const service = await startService('detector', {
-    DETECTOR_HOST: '127.0.0.1',
+    MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1',
     DETECTOR_PORT: '0',
     DETECTOR_METRICS_PORT: '0',
     DETECTOR_POOL_SIZE: '1',

@@ -1,6 +1,7 @@
 // Every setting of the detector, read from the environment once at start. Defaults live here
 // and only here; the README's table lists the same names.
 import * as path from 'node:path';
+import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS, type BuiltinModel } from './model/builtin';
 import { availableCpus, ConfigError, envBool, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
 
 export const DEFAULT_MODEL_DIR = 'models';
@@ -12,8 +13,8 @@ export interface DetectorConfig {
   metricsPort: number;
   /** The ONNX model served. */
   modelPath: string;
-  /** True when MODEL_PATH was not set: the default model is made on first start if missing. */
-  useDefaultModel: boolean;
+  /** Set when MODEL_PATH was not: this built-in model is written into the model folder if missing. */
+  builtinModel?: BuiltinModel;
   /** Piscina workers, each holding one onnxruntime session. */
   poolSize: number;
   /** onnxruntime intra-op threads per session. */
@@ -57,6 +58,7 @@ function tls(env: Env): { tlsCert?: string; tlsKey?: string; tlsClientCa?: strin
 
 export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus()): DetectorConfig {
   const modelPathSetting = envOptionalString(env, 'MODEL_PATH');
+  const builtinModel = envEnum(env, 'MODEL_NAME', BUILTIN_MODEL_NAMES, 'faceapi-ssd-mobilenetv1');
   const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', 1, { min: 1, max: 256 });
   // Workers x threads must fit the CPU quota, or ORT threads fight each other for it.
   const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
@@ -64,8 +66,8 @@ export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus(
     host: envString(env, 'DETECTOR_HOST', '0.0.0.0'),
     port: envInt(env, 'DETECTOR_PORT', 50052, { min: 0, max: 65535 }),
     metricsPort: envInt(env, 'DETECTOR_METRICS_PORT', 9464, { min: 0, max: 65535 }),
-    modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, 'mobilenet-ssd-voc-300.onnx')),
-    useDefaultModel: modelPathSetting === undefined,
+    modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, BUILTIN_MODELS[builtinModel].file)),
+    builtinModel: modelPathSetting === undefined ? builtinModel : undefined,
     poolSize,
     intraOpThreads,
     ortSpinning: envBool(env, 'DETECTOR_ORT_SPINNING', false),

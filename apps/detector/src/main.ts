@@ -8,7 +8,6 @@ import * as grpc from '@grpc/grpc-js';
 // Loaded once on the main thread so the native library stays mapped for the process's life,
 // whatever happens to individual worker threads.
 import 'onnxruntime-node';
-import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { loadSsdPackage } from '@edge-ssd/protos';
 import type { Detection } from '@edge-ssd/ssd-core';
 import {
@@ -24,6 +23,7 @@ import {
 import { DynamicBatcher } from './batching/dynamic-batcher';
 import { loadDetectorConfig, type DetectorConfig } from './config';
 import { DetectorMetrics } from './metrics';
+import { BUILTIN_MODELS } from './model/builtin';
 import { loadModel } from './model/load-model';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
@@ -67,9 +67,9 @@ async function main(): Promise<void> {
     log.info('stopped');
   });
 
-  if (config.useDefaultModel) {
-    const { created } = await prepareDefaultModel(path.dirname(config.modelPath));
-    if (created) log.info('wrote the default model', { path: config.modelPath });
+  if (config.builtinModel) {
+    const { created } = await BUILTIN_MODELS[config.builtinModel].prepare(path.dirname(config.modelPath));
+    if (created) log.info('wrote the built-in model', { model: config.builtinModel, path: config.modelPath });
   } else if (!existsSync(config.modelPath)) {
     throw new Error(`MODEL_PATH ${config.modelPath} does not exist`);
   }

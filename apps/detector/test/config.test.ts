@@ -2,10 +2,16 @@ import * as path from 'node:path';
 import { loadDetectorConfig } from '../src/config';
 
 describe('detector configuration', () => {
-  it('defaults to the default model and one single-threaded worker per granted CPU', () => {
+  it('defaults to the built-in face model and one single-threaded worker per granted CPU', () => {
     const config = loadDetectorConfig({}, 6);
-    expect(config).toMatchObject({ port: 50052, host: '0.0.0.0', useDefaultModel: true, poolSize: 6, intraOpThreads: 1, maxBatch: 8 });
-    expect(config.modelPath).toBe(path.resolve('models/mobilenet-ssd-voc-300.onnx'));
+    expect(config).toMatchObject({ port: 50052, host: '0.0.0.0', builtinModel: 'faceapi-ssd-mobilenetv1', poolSize: 6, intraOpThreads: 1, maxBatch: 8 });
+    expect(config.modelPath).toBe(path.resolve('models/faceapi-ssd-mobilenetv1.onnx'));
+  });
+
+  it('switches to the built-in VOC model by name', () => {
+    const config = loadDetectorConfig({ MODEL_NAME: 'mobilenet-ssd-voc-300' }, 2);
+    expect(config).toMatchObject({ builtinModel: 'mobilenet-ssd-voc-300', modelPath: path.resolve('models/mobilenet-ssd-voc-300.onnx') });
+    expect(() => loadDetectorConfig({ MODEL_NAME: 'yolo' }, 2)).toThrow('MODEL_NAME must be one of faceapi-ssd-mobilenetv1, mobilenet-ssd-voc-300');
   });
 
   it('keeps workers x threads within the CPUs when only threads are set', () => {
@@ -15,7 +21,7 @@ describe('detector configuration', () => {
 
   it('serves an explicit MODEL_PATH without generating anything', () => {
     const config = loadDetectorConfig({ MODEL_PATH: '/models/face.onnx', DETECTOR_POOL_SIZE: '3' }, 2);
-    expect(config).toMatchObject({ modelPath: '/models/face.onnx', useDefaultModel: false, poolSize: 3 });
+    expect(config).toMatchObject({ modelPath: '/models/face.onnx', builtinModel: undefined, poolSize: 3 });
   });
 
   it('fails at start on a bad value, naming the variable', () => {
