@@ -2,29 +2,39 @@
 // bn-fuse command line.
 //
 //   convert --input in.onnx --output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]
+//           [--shared-weights clone|leave] [--initializer-inputs leave|fold]
 //   write-mobilenet-ssd --output x.onnx [--seed n]
 //   inspect --input x.onnx
 //
 // Exit codes: 0 done; 1 verification failed (nothing written) or an unexpected error; 2 bad usage
 // or unusable input (one line on stderr). Options are accepted as `--key value` and `--key=value`;
 // `--verify=false` is accepted too because `nx run ... --no-verify` forwards it in that form.
-import { InputError, OutputError, VerificationFailedError, convertFile, formatSummary, reportJson } from './convert';
+//
+// Test hook: with BN_FUSE_TEST_HOOK=corrupt-fold in the environment, `convert` corrupts the first
+// fused weight before verifying (the CLI tests use it to check that a bad fold exits 1 and writes
+// nothing). It has no other effect and is not meant for users.
+import { InputError, OutputError, VerificationFailedError, convertFile, corruptFoldForTesting, formatSummary, reportJson } from './convert';
 import { writeFileAtomic } from './fs-util';
 import { inspectModel } from './inspect';
 import { writeMobileNetSsd } from './mobilenet-ssd';
+import { TFJS_CONVERT_USAGE, isTfjsConvert, runTfjsConvert } from './tfjs/cli';
+import { CAFFE_CONVERT_USAGE, isCaffeConvert, runCaffeConvert } from './caffe/cli';
 import * as fs from 'node:fs';
 
 const USAGE = `usage:
   bn-fuse convert --input in.onnx --output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]
+                  [--shared-weights clone|leave] [--initializer-inputs leave|fold]
   bn-fuse write-mobilenet-ssd --output x.onnx [--seed n]
-  bn-fuse inspect --input x.onnx`;
+  bn-fuse inspect --input x.onnx
+${TFJS_CONVERT_USAGE}
+${CAFFE_CONVERT_USAGE}`;
 
 class UsageError extends Error {}
 
 type Options = Record<string, string | boolean>;
 
 const COMMANDS: Record<string, { values: string[]; flags: string[]; required: string[] }> = {
-  convert: { values: ['input', 'output', 'report', 'rtol', 'atol'], flags: ['verify'], required: ['input', 'output'] },
+  convert: { values: ['input', 'output', 'report', 'rtol', 'atol', 'shared-weights', 'initializer-inputs'], flags: ['verify'], required: ['input', 'output'] },
   'write-mobilenet-ssd': { values: ['output', 'seed'], flags: [], required: ['output'] },
   inspect: { values: ['input'], flags: [], required: ['input'] },
 };
@@ -70,6 +80,13 @@ function numberOption(options: Options, key: string): number | undefined {
   return n;
 }
 
+function choiceOption<T extends string>(options: Options, key: string, choices: readonly T[]): T | undefined {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) throw new UsageError(`--${key} must be one of ${choices.join(', ')}, got '${v}'`);
+  return v as T;
+}
+
 async function run(argv: readonly string[]): Promise<number> {
   const { command, options } = parseArgs(argv);
   if (command === 'write-mobilenet-ssd') {
@@ -100,6 +117,9 @@ async function run(argv: readonly string[]): Promise<number> {
     verify: options.verify !== false,
     rtol: numberOption(options, 'rtol'),
     atol: numberOption(options, 'atol'),
+    sharedWeights: choiceOption(options, 'shared-weights', ['clone', 'leave'] as const),
+    initializerInputs: choiceOption(options, 'initializer-inputs', ['leave', 'fold'] as const),
+    ...(process.env.BN_FUSE_TEST_HOOK === 'corrupt-fold' ? { afterFold: corruptFoldForTesting } : {}),
   });
   if (typeof options.report === 'string') writeFileAtomic(options.report, reportJson(result));
   console.log(formatSummary(result));
@@ -107,6 +127,10 @@ async function run(argv: readonly string[]): Promise<number> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // `convert --tfjs-manifest ...` imports tfjs weights (face-api's SSD); see src/tfjs/cli.ts.
+  if (isTfjsConvert(argv)) return runTfjsConvert(argv.slice(1));
+  // `convert --prototxt ... --caffemodel ...` imports a Caffe net; see src/caffe/cli.ts.
+  if (isCaffeConvert(argv)) return runCaffeConvert(argv.slice(1));
   try {
     return await run(argv);
   } catch (err) {

@@ -5,8 +5,9 @@
 // prototype array). Encoding is deterministic: protobufjs writes fields in field-number order and
 // repeated fields in array order, so the same object always yields the same bytes.
 import * as protobuf from 'protobufjs';
-import { ModelProtoType } from './onnx-schema';
-import { Int64, ModelProto } from './onnx-types';
+import { GraphProtoType, ModelProtoType, TensorProtoType } from './onnx-schema';
+import { GraphProto, Int64, ModelProto, TensorProto } from './onnx-types';
+import { LazyTensorData, lazyData } from './tensor';
 
 /** Thrown for bytes that are not a (complete) ONNX model. */
 export class OnnxDecodeError extends Error {
@@ -44,10 +45,112 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
+  // Tensors with lazy data (file-backed, deferred) have no raw_data for protobufjs to see.
+  if (model.graph?.initializer.some((t) => lazyData(t) !== undefined)) return concatChunks(encodeModelChunks(model));
   const message = ModelProtoType.fromObject(model as unknown as Record<string, unknown>);
   const bytes = ModelProtoType.encode(message).finish();
   // protobufjs returns a Buffer in Node; hand out a plain Uint8Array view over the same memory.
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** raw_data at least this large is passed through by reference by encodeModelChunks. */
+const CHUNK_THRESHOLD = 64 * 1024;
+
+/** A piece of an encoded model: bytes, or lazy tensor data read (or computed) when written. */
+export type ModelChunk = Uint8Array | LazyTensorData;
+
+/**
+ * The bytes of encodeModel(model) as a list of chunks, without building the whole buffer: large
+ * raw_data of main-graph initializers are returned as they are (no copy), lazy tensor data as the
+ * lazy object (read when written), and everything else is encoded by protobufjs in small pieces.
+ * Protobuf encodes a message as the concatenation of its fields in field-number order (protobufjs
+ * sorts by id), so encoding the fields before and after a split point separately gives the same
+ * bytes. Used to stream a model to a file; concatChunks gives exactly encodeModel(model).
+ */
+export function encodeModelChunks(model: ModelProto): ModelChunk[] {
+  if (!model.graph) return [encodeModel(model)];
+  const out: ModelChunk[] = [];
+  const [before, after] = splitFields(ModelProtoType, model as unknown as Record<string, unknown>, 'graph');
+  out.push(encodeObject(ModelProtoType, before));
+  pushDelimited(out, ModelProtoType, 'graph', graphChunks(model.graph));
+  out.push(encodeObject(ModelProtoType, after));
+  return out.filter((c) => c.byteLength > 0);
+}
+
+function graphChunks(graph: GraphProto): ModelChunk[] {
+  const out: ModelChunk[] = [];
+  const [before, after] = splitFields(GraphProtoType, graph as unknown as Record<string, unknown>, 'initializer');
+  out.push(encodeObject(GraphProtoType, before));
+  for (const t of graph.initializer) pushDelimited(out, GraphProtoType, 'initializer', tensorChunks(t));
+  out.push(encodeObject(GraphProtoType, after));
+  return out;
+}
+
+function tensorChunks(t: TensorProto): ModelChunk[] {
+  const lazy = lazyData(t);
+  if (!lazy && (t.raw_data === undefined || t.raw_data.byteLength < CHUNK_THRESHOLD)) return [encodeObject(TensorProtoType, t as unknown as Record<string, unknown>)];
+  const [before, after] = splitFields(TensorProtoType, t as unknown as Record<string, unknown>, 'raw_data');
+  const raw = lazy ?? (t.raw_data as Uint8Array);
+  return [encodeObject(TensorProtoType, before), lengthDelimitedTag(TensorProtoType.fields.raw_data.id, raw.byteLength), raw, encodeObject(TensorProtoType, after)];
+}
+
+/** The fields of `obj` with a smaller / larger field number than `field` (which is in neither). */
+function splitFields(type: protobuf.Type, obj: Record<string, unknown>, field: string): [Record<string, unknown>, Record<string, unknown>] {
+  const id = type.fields[field].id;
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  for (const key of Object.keys(obj)) {
+    const f = type.fields[key];
+    if (!f || key === field) continue;
+    (f.id < id ? before : after)[key] = obj[key];
+  }
+  return [before, after];
+}
+
+function encodeObject(type: protobuf.Type, obj: Record<string, unknown>): Uint8Array {
+  const bytes = type.encode(type.fromObject(obj)).finish();
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function lengthDelimitedTag(fieldId: number, length: number): Uint8Array {
+  const bytes = protobuf.Writer.create().uint32((fieldId << 3) | 2).uint32(length).finish();
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function pushDelimited(out: ModelChunk[], type: protobuf.Type, field: string, parts: ModelChunk[]): void {
+  const length = parts.reduce((n, p) => n + p.byteLength, 0);
+  out.push(lengthDelimitedTag(type.fields[field].id, length), ...parts);
+}
+
+/**
+ * Calls `fn` with the bytes of each chunk in order. Lazy chunks come in pieces of at most
+ * `window.byteLength` bytes, all in `window`: a piece is only valid until `fn` returns.
+ */
+export function forEachChunkPiece(chunks: readonly ModelChunk[], window: Uint8Array, fn: (bytes: Uint8Array) => void): void {
+  for (const c of chunks) {
+    if (c instanceof Uint8Array) {
+      fn(c);
+      continue;
+    }
+    for (let offset = 0; offset < c.byteLength; offset += window.byteLength) {
+      const piece = window.subarray(0, Math.min(window.byteLength, c.byteLength - offset));
+      c.readInto(piece, offset);
+      fn(piece);
+    }
+  }
+}
+
+/** Concatenates chunks into one buffer. */
+export function concatChunks(chunks: readonly ModelChunk[]): Uint8Array {
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    if (c instanceof Uint8Array) out.set(c, at);
+    else c.readInto(out.subarray(at, at + c.byteLength), 0);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 function validateModel(model: ModelProto, byteLength: number): void {

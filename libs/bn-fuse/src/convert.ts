@@ -1,13 +1,30 @@
-// The conversion pipeline shared by the CLI and prepareDefaultModel: decode -> fold -> encode ->
-// verify -> atomic write. Input problems (missing file, not an ONNX protobuf, truncated, same path
-// as the output) are InputErrors (CLI exit code 2); a fold outside tolerance is a
-// VerificationFailedError (exit code 1) and nothing is written.
+// The conversion pipeline shared by the CLI and prepareDefaultModel: decode -> validate -> fold ->
+// encode -> verify -> atomic write. Input problems (missing file, not an ONNX protobuf, truncated,
+// structurally invalid, same path as the output, unreadable external data) are InputErrors (CLI exit
+// code 2); a fold outside tolerance is a VerificationFailedError (exit code 1) and nothing is
+// written.
+//
+// convertFile keeps memory low for large models: large raw tensors stay in the input file and are
+// read when needed (model-file.ts), the fused weights are not stored but computed again as they are
+// written (FoldOptions.deferWeights), and the output is streamed to a temporary file in chunks
+// (encodeModelChunks) rather than built in memory. The converter thus holds one tensor at a time.
+// Verification runs onnxruntime on the input file and that temporary file; only then is it renamed
+// into place.
+//
+// External data: see external-data.ts for the policy. With external data, the temporary model and
+// data file are written to a hidden directory next to the output, verified there, then the data
+// file and the model file are renamed into place (data first).
 import * as fs from 'node:fs';
-import { OnnxDecodeError, decodeModel, encodeModel, findUnknownFields } from './codec';
+import * as path from 'node:path';
+import { OnnxDecodeError, concatChunks, decodeModel, encodeModelChunks, findUnknownFields } from './codec';
+import { ExternalDataReader, externaliseTensors, forEachTensor, usesExternalData } from './external-data';
 import { FoldOptions, FoldReport, foldBatchNorm } from './fold';
-import { writeFileAtomic, isSameFile } from './fs-util';
+import { isSameFile, tempPathNextTo, writeNewFile } from './fs-util';
 import { inspectDecodedModel } from './inspect';
-import { ModelProto } from './onnx-types';
+import { ModelFile, attachLazyData, readModelFile } from './model-file';
+import { GraphProto, ModelProto, TensorProto } from './onnx-types';
+import { TensorDataError, isExternalTensor, readTensorFloat64, withFloatValues } from './tensor';
+import { ModelValidationError, validateModel } from './validate';
 import { DEFAULT_ATOL, DEFAULT_RTOL, VerifyResult, verifyFold } from './verify';
 
 /** The input cannot be used (exit code 2 in the CLI). */
@@ -45,18 +62,35 @@ export class VerificationFailedError extends Error {
   }
 }
 
-export interface ConvertOptions extends FoldOptions {
+export interface ConvertOptions extends Omit<FoldOptions, 'externalData' | 'deferWeights'> {
   /** Run both models in onnxruntime and compare (default true). */
   verify?: boolean;
   rtol?: number;
   atol?: number;
+  /**
+   * Called with the folded model before it is encoded; may modify it. For tests (e.g. to corrupt a
+   * fold and check that verification catches it).
+   */
+  afterFold?: (model: ModelProto, report: FoldReport) => void;
 }
 
 export interface ModelSummary {
+  /** Size of the model file. */
   bytes: number;
+  /** Size of the external data (absent when the model has none). */
+  externalBytes?: number;
   nodes: number;
   batchNorms: number;
   opCounts: Record<string, number>;
+}
+
+export interface ConvertTimings {
+  decodeMs: number;
+  foldMs: number;
+  /** Encoding, and for convertFile writing the temporary file(s). */
+  encodeMs: number;
+  verifyMs: number;
+  totalMs: number;
 }
 
 export interface ConvertResult {
@@ -66,36 +100,46 @@ export interface ConvertResult {
   verification: VerifyResult | null;
   before: ModelSummary;
   after: ModelSummary;
-  timings: { decodeMs: number; foldMs: number; encodeMs: number; verifyMs: number; totalMs: number };
+  timings: ConvertTimings;
 }
 
-export interface ConvertFileResult extends ConvertResult {
+export interface ConvertFileResult extends Omit<ConvertResult, 'bytes'> {
   inputPath: string;
   outputPath: string;
+  /** The external data file written next to the output, when the input used external data. */
+  externalDataPath?: string;
 }
 
-function summarise(model: ModelProto, bytes: number): ModelSummary {
+function summarise(model: ModelProto, bytes: number, externalBytes?: number): ModelSummary {
   const info = inspectDecodedModel(model);
-  return { bytes, nodes: info.nodeCount, batchNorms: info.batchNormCount, opCounts: info.opCounts };
+  return { bytes, ...(externalBytes === undefined ? {} : { externalBytes }), nodes: info.nodeCount, batchNorms: info.batchNormCount, opCounts: info.opCounts };
+}
+
+/** Decodes and structurally validates model bytes; every problem is an InputError. */
+function decodeInput(input: Uint8Array): ModelProto {
+  try {
+    // Fields our schema does not know would be dropped on re-encoding: refuse rather than lose them.
+    const unknown = findUnknownFields(input);
+    if (unknown.length > 0) throw new OnnxDecodeError(`the model uses fields this converter does not know (${unknown.join(', ')}); re-encoding would drop them`);
+    const model = decodeModel(input);
+    validateModel(model);
+    return model;
+  } catch (err) {
+    if (err instanceof OnnxDecodeError || err instanceof ModelValidationError) throw new InputError(err.message);
+    throw err;
+  }
 }
 
 /** Decodes, folds, re-encodes and (by default) verifies a model held in memory. */
 export async function convertModel(input: Uint8Array, options: ConvertOptions = {}): Promise<ConvertResult> {
   const t0 = performance.now();
-  let model: ModelProto;
-  try {
-    // Fields our schema does not know would be dropped on re-encoding: refuse rather than lose them.
-    const unknown = findUnknownFields(input);
-    if (unknown.length > 0) throw new OnnxDecodeError(`the model uses fields this converter does not know (${unknown.join(', ')}); re-encoding would drop them`);
-    model = decodeModel(input);
-  } catch (err) {
-    if (err instanceof OnnxDecodeError) throw new InputError(err.message);
-    throw err;
-  }
+  const model = decodeInput(input);
+  if (usesExternalData(model)) throw new InputError('the model stores tensors as external data; convert it from its file so the data can be found');
   const t1 = performance.now();
   const { model: folded, report } = foldBatchNorm(model, options);
+  options.afterFold?.(folded, report);
   const t2 = performance.now();
-  const bytes = encodeModel(folded);
+  const bytes = concatChunks(encodeModelChunks(folded));
   const t3 = performance.now();
   const verification = options.verify === false ? null : await verifyFold(input, bytes, { rtol: options.rtol ?? DEFAULT_RTOL, atol: options.atol ?? DEFAULT_ATOL });
   const t4 = performance.now();
@@ -110,36 +154,186 @@ export async function convertModel(input: Uint8Array, options: ConvertOptions = 
 }
 
 /**
- * Converts `inputPath` into `outputPath`. Never writes over the input, writes atomically, and
- * writes nothing when verification fails.
+ * Converts `inputPath` into `outputPath`. Never writes over the input (or its external data),
+ * writes atomically, and writes nothing when verification fails.
  */
 export async function convertFile(inputPath: string, outputPath: string, options: ConvertOptions = {}): Promise<ConvertFileResult> {
   if (isSameFile(inputPath, outputPath)) throw new InputError(`output '${outputPath}' is the input file; refusing to overwrite it`);
-  let input: Uint8Array;
+  const t0 = performance.now();
+  let file: ModelFile;
   try {
-    input = fs.readFileSync(inputPath);
+    file = readModelFile(inputPath);
   } catch (err) {
     throw new InputError(`cannot read input '${inputPath}': ${describeFsError(err)}`);
   }
-  let result: ConvertResult;
+  let reader: ExternalDataReader | undefined;
   try {
-    result = await convertModel(input, options);
-  } catch (err) {
-    if (err instanceof InputError) throw new InputError(`input '${inputPath}' is not a usable ONNX model: ${err.message}`);
-    throw err;
+    let model: ModelProto;
+    try {
+      model = decodeInput(file.skeleton);
+      attachLazyData(model, file);
+    } catch (err) {
+      if (err instanceof InputError) throw new InputError(`input '${inputPath}' is not a usable ONNX model: ${err.message}`);
+      throw err;
+    }
+    if (usesExternalData(model)) reader = new ExternalDataReader(path.dirname(path.resolve(inputPath)));
+    let inputExternalBytes: number | undefined;
+    const ext = reader;
+    if (ext) {
+      try {
+        ext.checkAll(model);
+      } catch (err) {
+        if (err instanceof TensorDataError) throw new InputError(`input '${inputPath}': ${err.message}`);
+        throw err;
+      }
+      const dataPath = `${outputPath}.data`;
+      if (ext.files(model).some((f) => isSameFile(f, dataPath))) {
+        throw new InputError(`output data file '${dataPath}' is the input's external data file; refusing to overwrite it`);
+      }
+      inputExternalBytes = 0;
+      forEachTensor(model, (t) => {
+        if (isExternalTensor(t)) inputExternalBytes = (inputExternalBytes ?? 0) + ext.region(t).length;
+      });
+      // Read in ranges, as the fold streams weights in windows.
+      ext.attachLazyData(model);
+    }
+    const before = summarise(model, file.size, inputExternalBytes);
+    const t1 = performance.now();
+    const externalData = ext ? (t: TensorProto) => ext.read(t) : undefined;
+    const { model: folded, report } = foldBatchNorm(model, { ...options, externalData, deferWeights: true });
+    options.afterFold?.(folded, report);
+    const t2 = performance.now();
+    const staged = stageOutput(folded, outputPath, reader);
+    try {
+      const t3 = performance.now();
+      const verification =
+        options.verify === false ? null : await verifyFold(inputPath, staged.modelPath, { rtol: options.rtol ?? DEFAULT_RTOL, atol: options.atol ?? DEFAULT_ATOL, reference: model });
+      const t4 = performance.now();
+      const result: ConvertFileResult = {
+        report,
+        verification,
+        before,
+        after: summarise(folded, staged.modelBytes, staged.dataPath ? fs.statSync(staged.dataPath).size : undefined),
+        timings: { decodeMs: t1 - t0, foldMs: t2 - t1, encodeMs: t3 - t2, verifyMs: t4 - t3, totalMs: t4 - t0 },
+        inputPath,
+        outputPath,
+        ...(staged.dataPath ? { externalDataPath: `${outputPath}.data` } : {}),
+      };
+      if (verification && !verification.ok) {
+        const what = verification.error ?? `max abs error ${verification.maxAbsError.toExponential(2)} exceeds atol ${verification.atol} + rtol ${verification.rtol} * |ref|`;
+        // float16 arithmetic alone differs at ~1e-3 between any two evaluation orders.
+        const hint = verification.outputs.some((o) => o.type === 'float16') && !verification.error ? ' (float16 outputs: rounding alone is ~1e-3 relative; consider --rtol 1e-2 --atol 1e-2)' : '';
+        throw new VerificationFailedError(`verification failed: ${what}${hint}; nothing written`, result);
+      }
+      staged.commit();
+      return result;
+    } finally {
+      staged.discard();
+    }
+  } finally {
+    reader?.close();
+    file.close();
   }
-  const full: ConvertFileResult = { ...result, inputPath, outputPath };
-  const v = result.verification;
-  if (v && !v.ok) {
-    const what = v.error ?? `max abs error ${v.maxAbsError.toExponential(2)} exceeds atol ${v.atol} + rtol ${v.rtol} * |ref|`;
-    throw new VerificationFailedError(`verification failed: ${what}; nothing written`, full);
-  }
-  try {
-    writeFileAtomic(outputPath, result.bytes);
-  } catch (err) {
+}
+
+interface StagedOutput {
+  modelPath: string;
+  modelBytes: number;
+  dataPath?: string;
+  /** Renames the staged file(s) into place. */
+  commit(): void;
+  /** Removes whatever is still staged (after commit: nothing). */
+  discard(): void;
+}
+
+/** Writes the output model (and external data) to temporary paths next to `outputPath`. */
+function stageOutput(model: ModelProto, outputPath: string, reader: ExternalDataReader | undefined): StagedOutput {
+  const fail = (err: unknown): never => {
+    if (err instanceof TensorDataError) throw new InputError(err.message);
     throw new OutputError(`cannot write output '${outputPath}': ${describeFsError(err)}`);
+  };
+  if (!reader) {
+    const tmp = tempPathNextTo(outputPath);
+    let modelBytes = 0;
+    try {
+      const chunks = encodeModelChunks(model);
+      modelBytes = chunks.reduce((n, c) => n + c.byteLength, 0);
+      writeNewFile(tmp, chunks);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      fail(err);
+    }
+    let committed = false;
+    return {
+      modelPath: tmp,
+      modelBytes,
+      commit() {
+        try {
+          fs.renameSync(tmp, outputPath);
+          committed = true;
+        } catch (err) {
+          fail(err);
+        }
+      },
+      discard() {
+        if (!committed) fs.rmSync(tmp, { force: true });
+      },
+    };
   }
-  return full;
+  let dir: string | undefined;
+  const base = path.basename(outputPath);
+  try {
+    dir = tempPathNextTo(outputPath, 'tmpdir');
+    fs.mkdirSync(dir);
+    const dataPath = path.join(dir, `${base}.data`);
+    const modelPath = path.join(dir, base);
+    const chunks = encodeModelChunks(externaliseTensors(model, dataPath, reader));
+    writeNewFile(modelPath, chunks);
+    const stagedDir = dir;
+    // Nothing large left (every external tensor was folded into small ones): no data file.
+    const hasData = fs.statSync(dataPath).size > 0;
+    if (!hasData) fs.rmSync(dataPath);
+    return {
+      modelPath,
+      modelBytes: chunks.reduce((n, c) => n + c.byteLength, 0),
+      ...(hasData ? { dataPath } : {}),
+      commit() {
+        try {
+          if (hasData) fs.renameSync(dataPath, `${outputPath}.data`);
+          fs.renameSync(modelPath, outputPath);
+        } catch (err) {
+          fail(err);
+        }
+      },
+      discard() {
+        fs.rmSync(stagedDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    return fail(err);
+  }
+}
+
+/**
+ * Test hook: multiplies the first element of the first fused weight by 1.5 (+ 1), so that the
+ * folded model is wrong and verification must fail. Used by the CLI when BN_FUSE_TEST_HOOK is
+ * `corrupt-fold`; never in normal operation.
+ */
+export function corruptFoldForTesting(model: ModelProto, report: FoldReport): void {
+  const target = report.folded[0]?.weight.to;
+  if (!target) return;
+  const visit = (g: GraphProto): boolean => {
+    const i = g.initializer.findIndex((t) => t.name === target);
+    if (i >= 0) {
+      const values = readTensorFloat64(g.initializer[i]);
+      values[0] = values[0] * 1.5 + 1;
+      g.initializer[i] = withFloatValues(g.initializer[i], values);
+      return true;
+    }
+    return g.node.some((n) => n.attribute.some((a) => [...(a.g ? [a.g] : []), ...a.graphs].some(visit)));
+  };
+  if (model.graph) visit(model.graph);
 }
 
 // ---- human summary ------------------------------------------------------------------------------
@@ -149,7 +343,7 @@ function num(n: number): string {
 }
 
 function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(2)} MB`;
+  return bytes < 1e5 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(2)} MB`;
 }
 
 function ops(summary: ModelSummary): string {
@@ -163,14 +357,17 @@ export function formatSummary(r: ConvertFileResult): string {
     `bn-fuse convert: ${r.inputPath} -> ${r.outputPath}`,
     `  BatchNormalization: ${report.batchNormFound} found, ${report.batchNormFolded} folded, ${report.batchNormLeft} left`,
   ];
-  for (const left of report.left) lines.push(`    left ${left.batchNorm}: ${left.code}: ${left.reason}`);
+  for (const left of report.left) lines.push(`    left ${left.graph ? `${left.graph}: ` : ''}${left.batchNorm}: ${left.code}: ${left.reason}`);
   for (const note of report.notes) lines.push(`    note: ${note}`);
   lines.push(`  nodes: ${r.before.nodes} -> ${r.after.nodes}`);
   lines.push(`    before: ${ops(r.before)}`);
   lines.push(`    after:  ${ops(r.after)}`);
   lines.push(`  initializers: ${report.initializersRemoved.length} removed, ${report.initializersAdded.length} added`);
-  const delta = r.after.bytes - r.before.bytes;
-  lines.push(`  size: ${mb(r.before.bytes)} -> ${mb(r.after.bytes)} (${delta >= 0 ? '+' : ''}${delta} bytes)`);
+  const total = (m: ModelSummary) => m.bytes + (m.externalBytes ?? 0);
+  const size = (m: ModelSummary) => (m.externalBytes === undefined ? mb(m.bytes) : `${mb(m.bytes)} + ${mb(m.externalBytes)} external`);
+  const delta = total(r.after) - total(r.before);
+  lines.push(`  size: ${size(r.before)} -> ${size(r.after)} (${delta >= 0 ? '+' : ''}${delta} bytes)`);
+  if (r.externalDataPath) lines.push(`  external data: ${r.externalDataPath}`);
   const v = r.verification;
   if (!v) {
     lines.push('  verify: skipped (--no-verify)');

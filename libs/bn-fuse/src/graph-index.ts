@@ -109,3 +109,49 @@ export function runtimeInputs(model: ModelProto): ValueInfoProto[] {
   const init = new Set(graph.initializer.map((t) => t.name));
   return graph.input.filter((v) => !init.has(v.name));
 }
+
+/** Every graph of a model (main graph, then subgraphs depth-first, then training graphs). */
+export function allGraphs(model: ModelProto): GraphProto[] {
+  const out: GraphProto[] = [];
+  const visit = (g: GraphProto) => {
+    out.push(g);
+    for (const n of g.node) for (const s of subgraphsOf(n)) visit(s);
+  };
+  if (model.graph) visit(model.graph);
+  for (const t of model.training_info) {
+    if (t.initialization) visit(t.initialization);
+    if (t.algorithm) visit(t.algorithm);
+  }
+  return out;
+}
+
+export interface ModelUses {
+  /**
+   * Tensor name -> number of node input slots reading it, in every graph of the model (subgraphs
+   * and training graphs included; training bindings count as reads too). Valid ONNX names are
+   * unique across scopes, so counting by name is exact; a model that shadows names only gets
+   * more conservative counts.
+   */
+  uses: Map<string, number>;
+  /** Names that are an output of any graph (main graph or subgraph). */
+  graphOutputs: Set<string>;
+}
+
+export function countModelUses(model: ModelProto): ModelUses {
+  const uses = new Map<string, number>();
+  const graphOutputs = new Set<string>();
+  const use = (name: string | undefined) => {
+    if (name) uses.set(name, (uses.get(name) ?? 0) + 1);
+  };
+  for (const g of allGraphs(model)) {
+    for (const n of g.node) n.input.forEach(use);
+    for (const o of g.output) if (o.name) graphOutputs.add(o.name);
+  }
+  for (const t of model.training_info) {
+    for (const b of [...t.initialization_binding, ...t.update_binding]) {
+      use(b.key);
+      use(b.value);
+    }
+  }
+  return { uses, graphOutputs };
+}

@@ -2,7 +2,7 @@
 // onnxruntime verification and the conversion pipeline behind the `bn-fuse` CLI.
 export * from './onnx-types';
 export { ONNX_PROTO_SOURCE } from './onnx-schema';
-export { type DecodeOptions, OnnxDecodeError, decodeModel, encodeModel, findUnknownFields } from './codec';
+export { type DecodeOptions, type ModelChunk, OnnxDecodeError, concatChunks, forEachChunkPiece, decodeModel, encodeModel, encodeModelChunks, findUnknownFields } from './codec';
 export {
   FLOAT_DATA_TYPES,
   TensorDataError,
@@ -12,9 +12,22 @@ export {
   encodeBfloat16,
   encodeFloat16,
   encodeFloatRaw,
+  type ExternalDataLoader,
+  type FloatReader,
+  FloatWriter,
+  floatReader,
   isExternalTensor,
   makeFloatTensor,
   makeInt64Tensor,
+  type LazyTensorData,
+  lazyData,
+  readLazy,
+  tensorBytesInto,
+  makeLazyTensor,
+  makeRawTensor,
+  overflowsIn,
+  rawBytes,
+  setLazyData,
   readTensorFloat64,
   tensorDims,
   tensorElementCount,
@@ -41,10 +54,26 @@ export {
   writeMobileNetSsd,
 } from './mobilenet-ssd';
 export * from './fold';
-export { type ChannelCheck, type FoldProducer, CONV_PRODUCER, FOLD_PRODUCERS } from './fold-producers';
-export { type GraphIndex, NameRegistry, indexGraph, runtimeInputs } from './graph-index';
+export {
+  type BiasLayout,
+  type FoldProducer,
+  type LayoutRefusal,
+  type ProducerLayout,
+  type ProducerScope,
+  CONV_PRODUCER,
+  CONV_TRANSPOSE_PRODUCER,
+  FOLD_PRODUCERS,
+  GEMM_PRODUCER,
+  MATMUL_PRODUCER,
+} from './fold-producers';
+export { ModelValidationError, validateModel } from './validate';
+export { type LazyRange, type ModelFile, LAZY_RAW_THRESHOLD, attachLazyData, readModelFile } from './model-file';
+export { EXTERNAL_SIZE_THRESHOLD, ExternalDataReader, externalLocation, externaliseTensors, forEachTensor, mapModelTensors, usesExternalData } from './external-data';
+export { type GraphIndex, type ModelUses, NameRegistry, allGraphs, countModelUses, indexGraph, runtimeInputs } from './graph-index';
 export * from './verify';
 export * from './inspect';
 export * from './convert';
 export { writeFileAtomic, isSameFile } from './fs-util';
 export * from './prepare';
+export * from './tfjs';
+export * from './caffe';

@@ -38,51 +38,152 @@ export function isExternalTensor(tensor: TensorProto): boolean {
   return tensor.data_location === 1 || (tensor.external_data?.length ?? 0) > 0;
 }
 
-/** Reads a FLOAT / FLOAT16 / BFLOAT16 / DOUBLE tensor as float64 values (exact conversions). */
-export function readTensorFloat64(tensor: TensorProto): Float64Array {
+/**
+ * Bytes of a tensor that are not held in memory: raw data left in the model file (read on demand),
+ * or a fused weight computed when it is written. Attached to a TensorProto as a hidden property;
+ * such a tensor has no raw_data of its own. encodeModelChunks and floatReader resolve it.
+ */
+export interface LazyTensorData {
+  /** Size of the raw bytes, known without reading them. */
+  readonly byteLength: number;
+  /**
+   * Fills `target` with bytes [offset, offset + target.byteLength) of the data, reading (or
+   * computing) them again on every call: nothing is cached, so a caller streaming through a tensor
+   * with one small buffer holds no more than that buffer.
+   */
+  readInto(target: Uint8Array, offset: number): void;
+}
+
+/** All bytes of lazy data, in a new buffer. */
+export function readLazy(data: LazyTensorData): Uint8Array {
+  const out = new Uint8Array(data.byteLength);
+  data.readInto(out, 0);
+  return out;
+}
+
+const LAZY_DATA = Symbol('bn-fuse.lazyTensorData');
+
+/** Attaches lazy raw data to a tensor (which must not have raw_data) and returns it. */
+export function setLazyData(tensor: TensorProto, data: LazyTensorData): TensorProto {
+  delete tensor.raw_data;
+  Object.defineProperty(tensor, LAZY_DATA, { value: data, enumerable: false, configurable: true });
+  return tensor;
+}
+
+export function lazyData(tensor: TensorProto): LazyTensorData | undefined {
+  return (tensor as unknown as Record<symbol, LazyTensorData | undefined>)[LAZY_DATA];
+}
+
+/** A tensor's raw bytes whether in memory or lazy (undefined for typed-field or external storage). */
+export function rawBytes(tensor: TensorProto): Uint8Array | undefined {
+  const lazy = lazyData(tensor);
+  return tensor.raw_data ?? (lazy ? readLazy(lazy) : undefined);
+}
+
+/**
+ * Copies bytes [offset, offset + target.byteLength) of a float tensor's little-endian storage into
+ * `target`, whatever the storage: lazy, raw_data, external (through `loadExternal`) or typed fields
+ * (encoded into the tensor's own dtype, exactly).
+ */
+export function tensorBytesInto(tensor: TensorProto, target: Uint8Array, offset: number, loadExternal?: ExternalDataLoader): void {
+  const lazy = lazyData(tensor);
+  if (lazy) return lazy.readInto(target, offset);
+  let raw = tensor.raw_data;
+  if (isExternalTensor(tensor)) {
+    if (!loadExternal) throw new TensorDataError(`tensor '${tensor.name}' stores its data externally`);
+    raw = loadExternal(tensor);
+  }
+  if (raw !== undefined) {
+    if (offset + target.byteLength > raw.byteLength) throw new TensorDataError(`tensor '${tensor.name}': raw data has ${raw.byteLength} bytes, reading [${offset}, +${target.byteLength})`);
+    target.set(raw.subarray(offset, offset + target.byteLength));
+    return;
+  }
+  const dataType = tensor.data_type ?? DataType.UNDEFINED;
+  const width = floatWidth(dataType);
+  const reader = floatReader(tensor);
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  const first = offset / width;
+  for (let k = 0; k < target.byteLength / width; k++) {
+    // Typed storage holds exact values of the dtype: re-encoding them is lossless.
+    const v = reader.get(first + k);
+    if (dataType === DataType.FLOAT) view.setFloat32(k * 4, v, true);
+    else if (dataType === DataType.DOUBLE) view.setFloat64(k * 8, v, true);
+    else view.setUint16(k * 2, dataType === DataType.FLOAT16 ? encodeFloat16(v) : encodeBfloat16(v), true);
+  }
+}
+
+/**
+ * Returns the bytes of a tensor stored externally (data_location EXTERNAL), e.g. read from a file
+ * next to the model. See external-data.ts.
+ */
+export type ExternalDataLoader = (tensor: TensorProto) => Uint8Array;
+
+/** Random access to the elements of a floating-point tensor, as exact float64 values. */
+export interface FloatReader {
+  readonly count: number;
+  get(i: number): number;
+  /** The little-endian storage when the tensor has raw (or external) bytes: for fast loops. */
+  readonly raw?: DataView;
+}
+
+/**
+ * An element reader over a FLOAT / FLOAT16 / BFLOAT16 / DOUBLE tensor, whatever its storage
+ * (raw_data, typed fields, or external data through `loadExternal`). Nothing is copied for raw or
+ * external storage, so a large weight can be read without a float64 copy of it.
+ */
+export function floatReader(tensor: TensorProto, loadExternal?: ExternalDataLoader): FloatReader {
   const name = tensor.name ?? '<unnamed>';
-  if (isExternalTensor(tensor)) throw new TensorDataError(`tensor '${name}' stores its data externally`);
   const count = tensorElementCount(tensor);
   const dataType = tensor.data_type ?? DataType.UNDEFINED;
-  const raw = tensor.raw_data;
-  const out = new Float64Array(count);
+  const lazy = lazyData(tensor);
+  let raw = tensor.raw_data ?? (lazy ? readLazy(lazy) : undefined);
+  if (!lazy && isExternalTensor(tensor)) {
+    if (!loadExternal) throw new TensorDataError(`tensor '${name}' stores its data externally`);
+    raw = loadExternal(tensor);
+  }
   switch (dataType) {
     case DataType.FLOAT: {
       if (raw !== undefined) {
         const view = rawView(raw, count, 4, name);
-        for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-      } else {
-        copyTyped(tensor.float_data, out, name, 'float_data');
+        return { count, get: (i) => view.getFloat32(i * 4, true), raw: view };
       }
-      return out;
+      return typedReader(tensor.float_data, count, name, 'float_data');
     }
     case DataType.DOUBLE: {
       if (raw !== undefined) {
         const view = rawView(raw, count, 8, name);
-        for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
-      } else {
-        copyTyped(tensor.double_data, out, name, 'double_data');
+        return { count, get: (i) => view.getFloat64(i * 8, true), raw: view };
       }
-      return out;
+      return typedReader(tensor.double_data, count, name, 'double_data');
     }
     case DataType.FLOAT16:
     case DataType.BFLOAT16: {
       const decode = dataType === DataType.FLOAT16 ? decodeFloat16 : decodeBfloat16;
       if (raw !== undefined) {
         const view = rawView(raw, count, 2, name);
-        for (let i = 0; i < count; i++) out[i] = decode(view.getUint16(i * 2, true));
-      } else {
-        // onnx.proto: 16-bit floats in int32_data hold the bit pattern in the low 16 bits.
-        if (tensor.int32_data.length !== count) {
-          throw new TensorDataError(`tensor '${name}': int32_data has ${tensor.int32_data.length} values, expected ${count}`);
-        }
-        for (let i = 0; i < count; i++) out[i] = decode(tensor.int32_data[i] & 0xffff);
+        return { count, get: (i) => decode(view.getUint16(i * 2, true)), raw: view };
       }
-      return out;
+      // onnx.proto: 16-bit floats in int32_data hold the bit pattern in the low 16 bits.
+      const bits = tensor.int32_data;
+      if (bits.length !== count) throw new TensorDataError(`tensor '${name}': int32_data has ${bits.length} values, expected ${count}`);
+      return { count, get: (i) => decode(bits[i] & 0xffff) };
     }
     default:
       throw new TensorDataError(`tensor '${name}' has dtype ${dataTypeName(dataType)}, not a floating-point type`);
   }
+}
+
+function typedReader(values: number[], count: number, name: string, field: string): FloatReader {
+  if (values.length !== count) throw new TensorDataError(`tensor '${name}': ${field} has ${values.length} values, expected ${count}`);
+  return { count, get: (i) => values[i] };
+}
+
+/** Reads a FLOAT / FLOAT16 / BFLOAT16 / DOUBLE tensor as float64 values (exact conversions). */
+export function readTensorFloat64(tensor: TensorProto, loadExternal?: ExternalDataLoader): Float64Array {
+  const reader = floatReader(tensor, loadExternal);
+  const out = new Float64Array(reader.count);
+  for (let i = 0; i < out.length; i++) out[i] = reader.get(i);
+  return out;
 }
 
 function rawView(raw: Uint8Array, count: number, width: number, name: string): DataView {
@@ -92,15 +193,8 @@ function rawView(raw: Uint8Array, count: number, width: number, name: string): D
   return new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
 }
 
-function copyTyped(values: number[], out: Float64Array, name: string, field: string): void {
-  if (values.length !== out.length) {
-    throw new TensorDataError(`tensor '${name}': ${field} has ${values.length} values, expected ${out.length}`);
-  }
-  for (let i = 0; i < values.length; i++) out[i] = values[i];
-}
-
 /** Bytes per element of the float dtypes we write. */
-function floatWidth(dataType: number): number {
+export function floatWidth(dataType: number): number {
   switch (dataType) {
     case DataType.FLOAT:
       return 4;
@@ -139,6 +233,75 @@ export function encodeFloatRaw(values: ArrayLike<number>, dataType: number): Uin
     }
   }
   return bytes;
+}
+
+/**
+ * Sequential-or-random writes of float64 values into little-endian storage of `dataType`, each
+ * rounded once (to nearest, ties to even) straight from float64. `set` returns false when a finite
+ * value overflows to infinity in the storage type (e.g. above 65504 for float16). With `target`
+ * the values are written into that buffer (same dtype and size), e.g. over the tensor they replace.
+ */
+export class FloatWriter {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+
+  constructor(
+    readonly dataType: number,
+    readonly count: number,
+    target?: Uint8Array,
+  ) {
+    const size = count * floatWidth(dataType);
+    if (target && target.byteLength !== size) throw new TensorDataError(`write target has ${target.byteLength} bytes, expected ${size}`);
+    this.bytes = target ?? new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+  }
+
+  set(i: number, v: number): boolean {
+    switch (this.dataType) {
+      case DataType.FLOAT:
+        this.view.setFloat32(i * 4, v, true);
+        return Number.isFinite(Math.fround(v)) || !Number.isFinite(v);
+      case DataType.DOUBLE:
+        this.view.setFloat64(i * 8, v, true);
+        return true;
+      case DataType.FLOAT16: {
+        const bits = encodeFloat16(v);
+        this.view.setUint16(i * 2, bits, true);
+        return (bits & 0x7fff) !== 0x7c00 || !Number.isFinite(v);
+      }
+      default: {
+        const bits = encodeBfloat16(v);
+        this.view.setUint16(i * 2, bits, true);
+        return (bits & 0x7fff) !== 0x7f80 || !Number.isFinite(v);
+      }
+    }
+  }
+}
+
+/** True when finite `v` becomes infinite once stored as `dataType`. */
+export function overflowsIn(v: number, dataType: number): boolean {
+  if (!Number.isFinite(v)) return false;
+  switch (dataType) {
+    case DataType.FLOAT:
+      return !Number.isFinite(Math.fround(v));
+    case DataType.FLOAT16:
+      return (encodeFloat16(v) & 0x7fff) === 0x7c00;
+    case DataType.BFLOAT16:
+      return (encodeBfloat16(v) & 0x7fff) === 0x7f80;
+    default:
+      return false;
+  }
+}
+
+/** A tensor whose raw bytes come from `data` when needed (see LazyTensorData). */
+export function makeLazyTensor(name: string, dims: readonly number[], dataType: number, data: LazyTensorData): TensorProto {
+  const t = emptyTensor(name, dims, dataType, new Uint8Array(0));
+  return setLazyData(t, data);
+}
+
+/** A tensor (raw_data storage) over bytes already encoded in `dataType`. */
+export function makeRawTensor(name: string, dims: readonly number[], dataType: number, raw: Uint8Array): TensorProto {
+  return emptyTensor(name, dims, dataType, raw);
 }
 
 /** A new float tensor (raw_data storage). */

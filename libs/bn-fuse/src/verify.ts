@@ -4,12 +4,16 @@
 // Both sessions use graphOptimizationLevel 'disabled'. At any other level ORT folds Conv+BN itself
 // when it creates the session, so the reference would be a fused graph too and the comparison
 // nearly vacuous (bn-folding.md §3, "what is worth copying" 1).
-import * as ort from 'onnxruntime-node';
+//
+// Models are given as bytes or as file paths. A path is needed for models with external data
+// (onnxruntime resolves the data files relative to the model file) and saves holding the bytes.
+import * as fs from 'node:fs';
+import type * as OrtTypes from 'onnxruntime-node';
 import { decodeModel } from './codec';
 import { runtimeInputs } from './graph-index';
 import { DataType, ModelProto, int64ToNumber } from './onnx-types';
 import { Prng } from './prng';
-import { encodeFloat16 } from './tensor';
+import { decodeFloat16, encodeFloat16 } from './tensor';
 
 export interface VerifyOptions {
   /** Relative tolerance (numpy allclose semantics: |a - b| <= atol + rtol * |a|). Default 1e-4. */
@@ -20,11 +24,15 @@ export interface VerifyOptions {
   seed?: number;
   /** Size used for every symbolic or unknown dimension (batch etc.). Default 2. */
   dynamicDimSize?: number;
+  /** The original model, decoded, if the caller has it (its inputs define the random feeds). */
+  reference?: ModelProto;
 }
 
 export interface OutputComparison {
   name: string;
   shape: number[];
+  /** onnxruntime element type of the output (float32, float16, ...). */
+  type: string;
   maxAbsError: number;
   /**
    * max |a - b| / max(|a|, atol / rtol): the error relative to the reference wherever the relative
@@ -54,28 +62,40 @@ export const DEFAULT_RTOL = 1e-4;
 export const DEFAULT_ATOL = 1e-5;
 const DEFAULT_SEED = 0x5eed;
 
-const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+const SESSION_OPTIONS: OrtTypes.InferenceSession.SessionOptions = {
   graphOptimizationLevel: 'disabled',
   executionProviders: ['cpu'],
 };
 
-export async function verifyFold(originalBytes: Uint8Array, foldedBytes: Uint8Array, options: VerifyOptions = {}): Promise<VerifyResult> {
+let ortModule: typeof OrtTypes | undefined;
+
+/** onnxruntime-node, loaded on first use: `convert --no-verify` never pays for it (time, memory). */
+function ort(): typeof OrtTypes {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ortModule ??= require('onnxruntime-node') as typeof OrtTypes;
+  return ortModule;
+}
+
+/** Model bytes, or the path of a model file. */
+export type ModelSource = Uint8Array | string;
+
+export async function verifyFold(originalModel: ModelSource, foldedModel: ModelSource, options: VerifyOptions = {}): Promise<VerifyResult> {
   const rtol = options.rtol ?? DEFAULT_RTOL;
   const atol = options.atol ?? DEFAULT_ATOL;
-  const original = decodeModel(originalBytes);
+  const original = options.reference ?? decodeModel(typeof originalModel === 'string' ? fs.readFileSync(originalModel) : originalModel);
   const { feeds, shapes } = randomFeeds(original, options.seed ?? DEFAULT_SEED, options.dynamicDimSize ?? 2);
   const result: VerifyResult = { ok: false, rtol, atol, inputShapes: shapes, outputs: [], maxAbsError: 0, maxRelError: 0 };
 
-  let a: Record<string, ort.Tensor>;
-  let b: Record<string, ort.Tensor>;
+  let a: Record<string, OrtTypes.Tensor>;
+  let b: Record<string, OrtTypes.Tensor>;
   try {
-    a = await runModel(originalBytes, feeds);
+    a = await runModel(originalModel, feeds);
   } catch (err) {
     result.error = `onnxruntime cannot run the original model: ${firstLine(err)}`;
     return result;
   }
   try {
-    b = await runModel(foldedBytes, feeds);
+    b = await runModel(foldedModel, feeds);
   } catch (err) {
     result.error = `onnxruntime cannot run the folded model: ${firstLine(err)}`;
     return result;
@@ -100,8 +120,8 @@ function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
 }
 
-async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+async function runModel(model: ModelSource, feeds: Record<string, OrtTypes.Tensor>): Promise<Record<string, OrtTypes.Tensor>> {
+  const session = typeof model === 'string' ? await ort().InferenceSession.create(model, SESSION_OPTIONS) : await ort().InferenceSession.create(model, SESSION_OPTIONS);
   try {
     const out = await session.run(feeds);
     return Object.fromEntries(session.outputNames.map((n) => [n, out[n]]));
@@ -110,9 +130,9 @@ async function runModel(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): P
   }
 }
 
-function compareTensors(name: string, ref: ort.Tensor, got: ort.Tensor, rtol: number, atol: number): OutputComparison {
+function compareTensors(name: string, ref: OrtTypes.Tensor, got: OrtTypes.Tensor, rtol: number, atol: number): OutputComparison {
   const shape = [...ref.dims];
-  const cmp: OutputComparison = { name, shape, maxAbsError: 0, maxRelError: 0, worstToleranceRatio: 0, mismatches: 0 };
+  const cmp: OutputComparison = { name, shape, type: ref.type, maxAbsError: 0, maxRelError: 0, worstToleranceRatio: 0, mismatches: 0 };
   if (ref.dims.join(',') !== got.dims.join(',') || ref.type !== got.type) {
     cmp.maxAbsError = Infinity;
     cmp.maxRelError = Infinity;
@@ -123,9 +143,11 @@ function compareTensors(name: string, ref: ort.Tensor, got: ort.Tensor, rtol: nu
   const relFloor = rtol > 0 ? Math.max(atol / rtol, Number.MIN_VALUE) : Math.max(atol, Number.MIN_VALUE);
   const x = ref.data as ArrayLike<number | bigint>;
   const y = got.data as ArrayLike<number | bigint>;
+  // float16 outputs come as Uint16Array bit patterns (no Float16Array in Node 20): decode them.
+  const value = ref.type === 'float16' && x instanceof Uint16Array ? (v: number | bigint) => decodeFloat16(Number(v)) : (v: number | bigint) => Number(v);
   for (let i = 0; i < x.length; i++) {
-    const p = Number(x[i]);
-    const q = Number(y[i]);
+    const p = value(x[i]);
+    const q = value(y[i]);
     if (Number.isNaN(p) && Number.isNaN(q)) continue;
     const diff = p === q ? 0 : Math.abs(p - q);
     const abs = Math.abs(p);
@@ -139,9 +161,9 @@ function compareTensors(name: string, ref: ort.Tensor, got: ort.Tensor, rtol: nu
   return cmp;
 }
 
-function randomFeeds(model: ModelProto, seed: number, dynamic: number): { feeds: Record<string, ort.Tensor>; shapes: Record<string, number[]> } {
+function randomFeeds(model: ModelProto, seed: number, dynamic: number): { feeds: Record<string, OrtTypes.Tensor>; shapes: Record<string, number[]> } {
   const rng = new Prng(seed);
-  const feeds: Record<string, ort.Tensor> = {};
+  const feeds: Record<string, OrtTypes.Tensor> = {};
   const shapes: Record<string, number[]> = {};
   for (const input of runtimeInputs(model)) {
     const name = input.name ?? '';
@@ -158,22 +180,23 @@ function randomFeeds(model: ModelProto, seed: number, dynamic: number): { feeds:
   return { feeds, shapes };
 }
 
-function randomTensor(elemType: number, size: number, dims: number[], rng: Prng, name: string): ort.Tensor {
+function randomTensor(elemType: number, size: number, dims: number[], rng: Prng, name: string): OrtTypes.Tensor {
+  const { Tensor } = ort();
   switch (elemType) {
     case DataType.FLOAT:
-      return new ort.Tensor('float32', Float32Array.from({ length: size }, () => rng.uniform(-1, 1)), dims);
+      return new Tensor('float32', Float32Array.from({ length: size }, () => rng.uniform(-1, 1)), dims);
     case DataType.DOUBLE:
-      return new ort.Tensor('float64', Float64Array.from({ length: size }, () => rng.uniform(-1, 1)), dims);
+      return new Tensor('float64', Float64Array.from({ length: size }, () => rng.uniform(-1, 1)), dims);
     case DataType.FLOAT16:
-      return new ort.Tensor('float16', Uint16Array.from({ length: size }, () => encodeFloat16(rng.uniform(-1, 1))), dims);
+      return new Tensor('float16', Uint16Array.from({ length: size }, () => encodeFloat16(rng.uniform(-1, 1))), dims);
     case DataType.INT32:
-      return new ort.Tensor('int32', Int32Array.from({ length: size }, () => Math.floor(rng.uniform(0, 4))), dims);
+      return new Tensor('int32', Int32Array.from({ length: size }, () => Math.floor(rng.uniform(0, 4))), dims);
     case DataType.INT64:
-      return new ort.Tensor('int64', BigInt64Array.from({ length: size }, () => BigInt(Math.floor(rng.uniform(0, 4)))), dims);
+      return new Tensor('int64', BigInt64Array.from({ length: size }, () => BigInt(Math.floor(rng.uniform(0, 4)))), dims);
     case DataType.UINT8:
-      return new ort.Tensor('uint8', Uint8Array.from({ length: size }, () => Math.floor(rng.uniform(0, 256))), dims);
+      return new Tensor('uint8', Uint8Array.from({ length: size }, () => Math.floor(rng.uniform(0, 256))), dims);
     case DataType.BOOL:
-      return new ort.Tensor('bool', Uint8Array.from({ length: size }, () => (rng.next() < 0.5 ? 1 : 0)), dims);
+      return new Tensor('bool', Uint8Array.from({ length: size }, () => (rng.next() < 0.5 ? 1 : 0)), dims);
     default:
       throw new Error(`input '${name}' has element type ${elemType}, for which no random data is generated`);
   }

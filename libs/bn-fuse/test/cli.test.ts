@@ -2,12 +2,40 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { inspectModel } from '../src';
-import { CLI, tempDir } from './helpers';
+import { ModelProto, TensorProto, encodeModel, inspectModel } from '../src';
+import { CLI, convBnModel, tempDir } from './helpers';
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000 });
+  return cliWithEnv({}, ...args);
+}
+
+function cliWithEnv(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A Conv+BN model whose weight (1152 floats) is stored in `dataFile` next to it, as external data. */
+function writeExternalModel(dir: string, name: string, dataFile = 'w.bin', location = dataFile): string {
+  const m = convBnModel({ bias: true, cin: 8, cout: 16 });
+  const g = m.graph as NonNullable<ModelProto['graph']>;
+  const i = g.initializer.findIndex((t) => t.name === 'W');
+  const w = g.initializer[i];
+  const raw = w.raw_data as Uint8Array;
+  fs.writeFileSync(path.join(dir, dataFile), raw);
+  const ext: TensorProto = {
+    ...w,
+    data_location: 1,
+    external_data: [
+      { key: 'location', value: location },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(raw.byteLength) },
+    ],
+  };
+  delete ext.raw_data;
+  g.initializer[i] = ext;
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, encodeModel(m));
+  return file;
 }
 
 function expectOneLineError(r: { stderr: string }, pattern: RegExp): void {
@@ -120,6 +148,103 @@ describe('bn-fuse CLI', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  describe('models that parse but are not valid ONNX: exit 2, one line naming the node', () => {
+    function invalid(name: string, edit: (m: ModelProto) => void): { status: number | null; stdout: string; stderr: string; out: string } {
+      const m = convBnModel({ bias: true });
+      edit(m);
+      const file = path.join(dir, `${name}.onnx`);
+      fs.writeFileSync(file, encodeModel(m));
+      const out = path.join(dir, `${name}.out.onnx`);
+      return { ...cli('convert', '--input', file, '--output', out), out };
+    }
+
+    it('a node input that nothing produces', () => {
+      const r = invalid('dangling', (m) => {
+        const bn = m.graph?.node.find((n) => n.name === 'bn');
+        if (bn) bn.input[0] = 'nope';
+      });
+      expect(r.status).toBe(2);
+      expectOneLineError(r, /not a usable ONNX model: node 'bn' \(BatchNormalization\): input 'nope' is not a graph input, an initializer or the output of any node/);
+      expect(fs.existsSync(r.out)).toBe(false);
+    });
+
+    it('a BatchNormalization with the wrong number of inputs', () => {
+      const r = invalid('bn4', (m) => {
+        const bn = m.graph?.node.find((n) => n.name === 'bn');
+        bn?.input.pop();
+      });
+      expect(r.status).toBe(2);
+      expectOneLineError(r, /node 'bn' \(BatchNormalization\) has 4 inputs, expected 5/);
+    });
+
+    it('nodes out of topological order', () => {
+      const r = invalid('order', (m) => m.graph?.node.reverse());
+      expect(r.status).toBe(2);
+      expectOneLineError(r, /node 'bn' \(BatchNormalization\): input 'conv_out' is produced by a later node, node 'conv' \(Conv\)/);
+    });
+  });
+
+  describe('fold outside the tolerance (test hook corrupts the fold): exit 1, nothing written', () => {
+    it('single-file model', () => {
+      const small = path.join(dir, 'small.onnx');
+      fs.writeFileSync(small, encodeModel(convBnModel({ bias: true })));
+      const before = fs.readdirSync(dir).sort();
+      const out = path.join(dir, 'corrupt.onnx');
+      const r = cliWithEnv({ BN_FUSE_TEST_HOOK: 'corrupt-fold' }, 'convert', '--input', small, '--output', out);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toContain('verify: FAILED');
+      expectOneLineError(r, /verification failed: max abs error .* exceeds .*; nothing written/);
+      expect(fs.readdirSync(dir).sort()).toEqual(before);
+      // Without the hook the same conversion passes: the failure was the corruption.
+      expect(cli('convert', '--input', small, '--output', out).status).toBe(0);
+      expect(fs.existsSync(out)).toBe(true);
+    });
+
+    it('external-data model: neither the model nor its data file is written', () => {
+      const sub = fs.mkdtempSync(path.join(dir, 'ext-'));
+      const input = writeExternalModel(sub, 'in.onnx');
+      const outDir = fs.mkdtempSync(path.join(dir, 'extout-'));
+      const out = path.join(outDir, 'out.onnx');
+      const r = cliWithEnv({ BN_FUSE_TEST_HOOK: 'corrupt-fold' }, 'convert', '--input', input, '--output', out);
+      expect(r.status).toBe(1);
+      expectOneLineError(r, /verification failed/);
+      expect(fs.readdirSync(outDir)).toEqual([]);
+    });
+  });
+
+  describe('external data', () => {
+    it('converts a model with external data: the output gets <output>.data next to it', () => {
+      const sub = fs.mkdtempSync(path.join(dir, 'ext-'));
+      const input = writeExternalModel(sub, 'in.onnx');
+      const out = path.join(sub, 'out.onnx');
+      const r = cli('convert', '--input', input, '--output', out);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`external data: ${out}.data`);
+      expect(r.stdout).toMatch(/verify: OK/);
+      expect(fs.readdirSync(sub).sort()).toEqual(['in.onnx', 'out.onnx', 'out.onnx.data', 'w.bin']);
+      expect(fs.statSync(`${out}.data`).size).toBe(16 * 8 * 9 * 4);
+    });
+
+    it('exits 2 naming the tensor when the data file is missing', () => {
+      const sub = fs.mkdtempSync(path.join(dir, 'ext-'));
+      const input = writeExternalModel(sub, 'in.onnx');
+      fs.rmSync(path.join(sub, 'w.bin'));
+      const r = cli('convert', '--input', input, '--output', path.join(sub, 'out.onnx'));
+      expect(r.status).toBe(2);
+      expectOneLineError(r, /tensor 'W': cannot open external data file 'w.bin' \(no such file\)/);
+      expect(fs.readdirSync(sub)).toEqual(['in.onnx']);
+    });
+
+    it('exits 2 when a location points outside the model directory', () => {
+      const sub = fs.mkdtempSync(path.join(dir, 'ext-'));
+      const input = writeExternalModel(sub, 'in.onnx', 'w.bin', '../w.bin');
+      const r = cli('convert', '--input', input, '--output', path.join(sub, 'out.onnx'));
+      expect(r.status).toBe(2);
+      expectOneLineError(r, /external data location '..\/w.bin' points outside the model's directory/);
+    });
+  });
+
   it('exits 2 with usage for bad command lines', () => {
     expect(cli().status).toBe(2);
     expect(cli('frobnicate').status).toBe(2);
@@ -128,5 +253,8 @@ describe('bn-fuse CLI', () => {
     expect(missing.stderr).toContain('--output is required');
     expect(cli('convert', '--input', model, '--output', 'x.onnx', '--rtol', 'abc').status).toBe(2);
     expect(cli('convert', '--input', model, '--output', 'x.onnx', '--bogus').status).toBe(2);
+    const bad = cli('convert', '--input', model, '--output', 'x.onnx', '--shared-weights', 'share');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--shared-weights must be one of clone, leave');
   });
 });

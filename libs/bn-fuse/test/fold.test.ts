@@ -1,15 +1,23 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   AttributeType,
+  attachLazyData,
   DataType,
   FoldResult,
   GraphProto,
   ModelProto,
   NodeProto,
+  concatChunks,
   decodeModel,
   encodeModel,
+  encodeModelChunks,
   foldBatchNorm,
   inspectModel,
+  lazyData,
   makeFloatTensor,
+  readModelFile,
   readTensorFloat64,
   valueInfo,
   verifyFold,
@@ -22,7 +30,8 @@ function expectedFold(model: ModelProto, bn: NodeProto, conv: NodeProto): { w: n
   const read = (name: string) => Array.from(readTensorFloat64(initializer(model, name)));
   const [gamma, beta, mean, variance] = bn.input.slice(1, 5).map(read);
   const epsAttr = bn.attribute.find((a) => a.name === 'epsilon');
-  const eps = epsAttr?.f ?? 1e-5;
+  // FLOAT attributes are float32 on the wire; the in-memory test model holds the unrounded double.
+  const eps = Math.fround(epsAttr?.f ?? 1e-5);
   const w = read(conv.input[1]);
   const bias = conv.input[2] ? read(conv.input[2]) : gamma.map(() => 0);
   const C = gamma.length;
@@ -151,6 +160,44 @@ describe('foldBatchNorm on the default MobileNet-SSD', () => {
     expect(Buffer.from(encodeModel(again.model)).equals(Buffer.from(foldedBytes))).toBe(true);
   });
 
+  it('encodeModelChunks gives exactly the bytes of encodeModel, for the original and the folded model', () => {
+    for (const [model, bytes] of [[original, originalBytes], [result.model, foldedBytes]] as const) {
+      const chunks = encodeModelChunks(model);
+      expect(chunks.length).toBeGreaterThan(10);
+      expect(Buffer.from(concatChunks(chunks)).equals(Buffer.from(bytes))).toBe(true);
+    }
+  });
+
+  it('reads the model file with large raw data left in the file, and folds it to the same bytes', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bn-fuse-lazy-'));
+    try {
+      const file = path.join(dir, 'm.onnx');
+      fs.writeFileSync(file, originalBytes);
+      const f = readModelFile(file);
+      try {
+        expect(f.skeleton.byteLength).toBeLessThan(originalBytes.byteLength / 50);
+        expect(f.lazy.length).toBeGreaterThan(40);
+        const lazy = decodeModel(f.skeleton);
+        attachLazyData(lazy, f);
+        expect(Buffer.from(encodeModel(lazy)).equals(Buffer.from(originalBytes))).toBe(true);
+        const folded = foldBatchNorm(lazy, { deferWeights: true });
+        expect(folded.report.batchNormFolded).toBe(35);
+        expect(Buffer.from(concatChunks(encodeModelChunks(folded.model))).equals(Buffer.from(foldedBytes))).toBe(true);
+      } finally {
+        f.close();
+      }
+      // A truncated file: the walker gives up and hands over the whole file for the decoder to reject.
+      fs.writeFileSync(file, originalBytes.subarray(0, 1000000));
+      const t = readModelFile(file);
+      t.close();
+      expect(t.lazy).toEqual([]);
+      expect(t.skeleton.byteLength).toBe(1000000);
+      expect(() => decodeModel(t.skeleton)).toThrow(/truncated or corrupt/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('does not modify the model it is given', () => {
     expect(Buffer.from(encodeModel(original)).equals(Buffer.from(originalBytes))).toBe(true);
   });
@@ -179,7 +226,7 @@ describe('foldBatchNorm on small graphs', () => {
     for (const epsilon of [0.1, null]) {
       const before = convBnModel({ epsilon, variance: tiny });
       const result = foldBatchNorm(before);
-      expect(result.report.folded[0].epsilon).toBeCloseTo(epsilon ?? 1e-5, 9);
+      expect(result.report.folded[0].epsilon).toBe(Math.fround(epsilon ?? 1e-5));
       checkFoldedFormula(before, result);
     }
   });
@@ -279,11 +326,13 @@ describe('foldBatchNorm on small graphs', () => {
       expectLeft(m, 'non-constant-input');
     });
 
-    it('the conv weight is shared with another node', () => {
+    it("the conv weight is shared with another node, with sharedWeights: 'leave'", () => {
       const m = convBnModel();
       graphOf(m).node.push({ input: ['X', 'W'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [] });
       graphOf(m).output.push(valueInfo('z', ['N', 6, 4, 4]));
-      expectLeft(m, 'shared-weight');
+      const result = foldBatchNorm(m, { sharedWeights: 'leave' });
+      expect(result.report.left[0]).toMatchObject({ batchNorm: 'bn', code: 'shared-weight' });
+      expect(Buffer.from(encodeModel(result.model)).equals(Buffer.from(encodeModel(m)))).toBe(true);
     });
 
     it('the BN is in training mode (training_mode=1)', () => {
@@ -386,15 +435,124 @@ describe('foldBatchNorm on small graphs', () => {
     expect(foldBatchNorm(m).report.batchNormFolded).toBe(1);
   });
 
-  it('counts BNs inside subgraphs but does not fold them yet', () => {
+  it('counts BNs in function bodies and reports them as not folded', () => {
     const m = convBnModel();
-    const inner = convBnModel().graph as GraphProto;
-    inner.input = [];
-    const emptyAttr = { floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] };
-    graphOf(m).node.push({ input: ['c'], output: ['z'], op_type: 'If', name: 'branchy', attribute: [{ ...emptyAttr, name: 'then_branch', type: AttributeType.GRAPH, g: inner }] });
+    m.functions.push({
+      name: 'fn',
+      domain: 'local',
+      input: ['a', 's', 'b', 'm', 'v'],
+      output: ['o'],
+      attribute: [],
+      attribute_proto: [],
+      node: [{ input: ['a', 's', 'b', 'm', 'v'], output: ['o'], op_type: 'BatchNormalization', name: 'fbn', attribute: [] }],
+      opset_import: [{ domain: '', version: 17 }],
+      value_info: [],
+    });
     const result = foldBatchNorm(m);
-    expect(result.report.batchNormFound).toBe(2);
+    expect(result.report).toMatchObject({ batchNormFound: 2, batchNormFolded: 1, batchNormLeft: 1 });
+    expect(result.report.left[0]).toMatchObject({ batchNorm: 'fbn', graph: "function 'fn'", code: 'unsupported-scope' });
+  });
+});
+
+describe('shared weights (default policy: clone)', () => {
+  it('folds into a copy of a weight another Conv reads; the other Conv keeps the original', async () => {
+    const m = convBnModel({ bias: true });
+    graphOf(m).node.push({ input: ['X', 'W', 'B'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [] });
+    graphOf(m).output.push(valueInfo('z', ['N', 6, 4, 4]));
+    const result = foldBatchNorm(m);
     expect(result.report.batchNormFolded).toBe(1);
-    expect(result.report.left[0].code).toBe('unsupported-scope');
+    expect(node(result.model, 'conv').input).toEqual(['X', 'W_bnfused', 'B_bnfused']);
+    expect(node(result.model, 'twin').input).toEqual(['X', 'W', 'B']);
+    expect(graphOf(result.model).initializer.map((t) => t.name)).toEqual(['W', 'W_bnfused', 'B_bnfused', 'B']);
+    expect(result.report.notes.join('\n')).toMatch(/weight 'W' is also read by 1 other input\(s\); folded into a copy/);
+    const v = await verifyFold(encodeModel(m), encodeModel(result.model), { rtol: 1e-5, atol: 1e-6 });
+    expect(v.outputs.map((o) => o.name)).toEqual(['y', 'z']);
+    expect(v.ok).toBe(true);
+  });
+
+  it('two Conv+BN pairs sharing one weight get one fused copy each', async () => {
+    const m = convBnModel();
+    const g = graphOf(m);
+    g.node.push(
+      { input: ['X', 'W'], output: ['conv2_out'], op_type: 'Conv', name: 'conv2', attribute: [] },
+      { input: ['conv2_out', 'bn_var', 'bn_mean', 'bn_B', 'bn_var'], output: ['y2'], op_type: 'BatchNormalization', name: 'bn2', attribute: [] },
+    );
+    g.output.push(valueInfo('y2', ['N', 6, 4, 4]));
+    const result = foldBatchNorm(m);
+    expect(result.report.batchNormFolded).toBe(2);
+    expect(node(result.model, 'conv').input[1]).toBe('W_bnfused');
+    expect(node(result.model, 'conv2').input[1]).toBe('W_bnfused_1');
+    // The original is no longer read by anyone and is removed.
+    expect(result.report.initializersRemoved).toContain('W');
+    const v = await verifyFold(encodeModel(m), encodeModel(result.model));
+    expect(v.outputs.map((o) => o.name)).toEqual(['y', 'y2']);
+    expect(v.ok).toBe(true);
+  });
+});
+
+describe('initializers that are also graph inputs', () => {
+  function withInitializerInputs(): ModelProto {
+    const m = convBnModel({ bias: true });
+    const g = graphOf(m);
+    for (const t of g.initializer) g.input.push(valueInfo(t.name ?? '', t.dims.map(Number)));
+    return m;
+  }
+
+  it("IR >= 4, default 'leave': they can be overridden at run time, so the BN stays", () => {
+    const result = foldBatchNorm(withInitializerInputs());
+    expect(result.report.left[0]).toMatchObject({ code: 'non-constant-input' });
+    expect(result.report.left[0].reason).toMatch(/overridden at run time/);
+  });
+
+  it("IR >= 4, initializerInputs: 'fold': folded, and the folded-away inputs are dropped", async () => {
+    const m = withInitializerInputs();
+    const result = foldBatchNorm(m, { initializerInputs: 'fold' });
+    expect(result.report.batchNormFolded).toBe(1);
+    expect(graphOf(result.model).input.map((v) => v.name)).toEqual(['X']);
+    expect(result.report.notes.join('\n')).toMatch(/removed from the graph inputs: 'W', 'B', 'bn_scale'/);
+    const v = await verifyFold(encodeModel(m), encodeModel(result.model), { rtol: 1e-5, atol: 1e-6 });
+    expect(v.ok).toBe(true);
+  });
+});
+
+describe('graph validity', () => {
+  it('keeps value_info of surviving tensors and drops it for removed ones', () => {
+    const m = convBnModel();
+    const g = graphOf(m);
+    g.value_info.push(valueInfo('conv_out', ['N', 6, 6, 6]), valueInfo('y', ['N', 6, 6, 6]), valueInfo('bn_var', [6]), valueInfo('X', ['N', 4, 6, 6]));
+    const result = foldBatchNorm(m);
+    expect(graphOf(result.model).value_info.map((v) => v.name)).toEqual(['y', 'X']);
+  });
+
+  it('keeps IR version, opsets (other domains too), producer, doc strings and metadata', () => {
+    const m = convBnModel();
+    m.opset_import.push({ domain: 'com.microsoft', version: 1 });
+    m.doc_string = 'doc';
+    m.model_version = 7;
+    graphOf(m).doc_string = 'graph doc';
+    const result = foldBatchNorm(m);
+    expect(result.model).toMatchObject({ ir_version: m.ir_version, opset_import: m.opset_import, producer_name: 'test', doc_string: 'doc', model_version: 7, metadata_props: [{ key: 'note', value: 'kept' }] });
+    expect(graphOf(result.model).doc_string).toBe('graph doc');
+  });
+
+  it('is deterministic and keeps names stable: node names, graph outputs, fused names', () => {
+    const a = encodeModel(foldBatchNorm(convBnModel({ bias: true })).model);
+    const b = encodeModel(foldBatchNorm(convBnModel({ bias: true })).model);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    const folded = decodeModel(a);
+    expect(folded.graph?.node.map((n) => [n.name, n.op_type, n.input, n.output])).toEqual([['conv', 'Conv', ['X', 'W_bnfused', 'B_bnfused'], ['y']]]);
+  });
+
+  it('deferWeights gives the same bytes, and still refuses values that overflow the dtype', () => {
+    const model = convBnModel({ bias: true });
+    const eager = encodeModel(foldBatchNorm(model).model);
+    const deferred = foldBatchNorm(model, { deferWeights: true });
+    const fused = graphOf(deferred.model).initializer[0];
+    expect(lazyData(fused)?.byteLength).toBe(6 * 4 * 9 * 4);
+    expect(fused.raw_data).toBeUndefined();
+    expect(Buffer.from(concatChunks(encodeModelChunks(deferred.model))).equals(Buffer.from(eager))).toBe(true);
+    expect(Buffer.from(encodeModel(deferred.model)).equals(Buffer.from(eager))).toBe(true);
+    const f16 = convBnModel({ dataType: DataType.FLOAT16, variance: [0, 0, 0, 0, 0, 0], epsilon: 1e-12, gamma: [1e6, 1e6, 1e6, 1e6, 1e6, 1e6] });
+    expect(foldBatchNorm(f16, { deferWeights: true }).report.left[0]?.code).toBe('invalid-statistics');
   });
 });

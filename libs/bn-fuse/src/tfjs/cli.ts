@@ -1,0 +1,125 @@
+// `bn-fuse convert --tfjs-manifest <manifest.json> --output out.onnx`: imports the face-api
+// SSD-MobileNetV1 tfjs weights, folds and verifies, writes atomically. The main CLI hands every
+// `convert` invocation that names --tfjs-manifest to runTfjsConvert.
+//
+//   convert --tfjs-manifest m.json --output out.onnx [--unfused-output u.onnx] [--report r.json]
+//           [--no-verify] [--rtol x] [--atol y]
+//
+// Exit codes as the main CLI: 0 done; 1 verification failed (nothing written), output not
+// writable, or an unexpected error; 2 bad usage or unusable input.
+import * as path from 'node:path';
+import { writeFileAtomic, isSameFile } from '../fs-util';
+import { FaceApiImportResult, FaceApiImportSummary, FaceImportVerificationError, formatFaceImportSummary, importFaceApiSsd, summariseFaceImport } from './import';
+import { TfjsImportError } from './weights';
+
+export const TFJS_CONVERT_USAGE =
+  '  bn-fuse convert --tfjs-manifest model-weights_manifest.json --output out.onnx [--unfused-output u.onnx] [--report report.json] [--no-verify] [--rtol x] [--atol y]';
+
+const VALUES = ['tfjs-manifest', 'output', 'unfused-output', 'report', 'rtol', 'atol'];
+const FLAGS = ['verify'];
+
+class UsageError extends Error {}
+
+/** True when `convert` arguments ask for a tfjs import. */
+export function isTfjsConvert(argv: readonly string[]): boolean {
+  return argv[0] === 'convert' && argv.slice(1).some((a) => a === '--tfjs-manifest' || a.startsWith('--tfjs-manifest='));
+}
+
+export function parseTfjsConvertArgs(args: readonly string[]): Record<string, string | boolean> {
+  const options: Record<string, string | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
+    const eq = arg.indexOf('=');
+    let key = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (key.startsWith('no-') && value === undefined && FLAGS.includes(key.slice(3))) {
+      key = key.slice(3);
+      value = 'false';
+    }
+    if (FLAGS.includes(key)) {
+      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${key} takes true or false, got '${value}'`);
+      options[key] = value !== 'false';
+    } else if (VALUES.includes(key)) {
+      if (value === undefined) {
+        value = args[++i];
+        if (value === undefined) throw new UsageError(`--${key} needs a value`);
+      }
+      options[key] = value;
+    } else {
+      throw new UsageError(`unknown option --${key} for 'convert --tfjs-manifest'`);
+    }
+  }
+  for (const key of ['tfjs-manifest', 'output']) if (typeof options[key] !== 'string' || options[key] === '') throw new UsageError(`--${key} is required`);
+  return options;
+}
+
+function tolerance(options: Record<string, string | boolean>, key: string): number | undefined {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${key} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+function reportJson(r: FaceApiImportSummary, outputPath: string): string {
+  return `${JSON.stringify({ ...r, outputPath }, null, 2)}\n`;
+}
+
+function write(file: string, data: Uint8Array | string): void {
+  try {
+    writeFileAtomic(file, data);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new OutputWriteError(`cannot write output '${file}': ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+class OutputWriteError extends Error {}
+
+/** Runs `convert --tfjs-manifest ...` (args without the command); returns the exit code. */
+export async function runTfjsConvert(args: readonly string[]): Promise<number> {
+  try {
+    const options = parseTfjsConvertArgs(args);
+    const manifest = options['tfjs-manifest'] as string;
+    const output = options.output as string;
+    const unfusedOutput = typeof options['unfused-output'] === 'string' ? options['unfused-output'] : undefined;
+    for (const out of [output, unfusedOutput]) {
+      if (out !== undefined && isSameFile(manifest, out)) throw new TfjsImportError(`output '${out}' is the manifest; refusing to overwrite it`);
+    }
+    if (unfusedOutput !== undefined && path.resolve(unfusedOutput) === path.resolve(output)) throw new UsageError('--unfused-output must differ from --output');
+    let result: FaceApiImportResult;
+    try {
+      result = await importFaceApiSsd(manifest, { verify: options.verify !== false, rtol: tolerance(options, 'rtol'), atol: tolerance(options, 'atol') });
+    } catch (err) {
+      if (err instanceof FaceImportVerificationError) {
+        console.log(formatFaceImportSummary(err.result, output));
+        if (typeof options.report === 'string') write(options.report, reportJson(err.result, output));
+        console.error(`bn-fuse: ${err.message}`);
+        return 1;
+      }
+      throw err;
+    }
+    write(output, result.bytes);
+    if (unfusedOutput !== undefined) write(unfusedOutput, result.unfused);
+    if (typeof options.report === 'string') write(options.report, reportJson(summariseFaceImport(result), output));
+    console.log(formatFaceImportSummary(result, output));
+    if (unfusedOutput !== undefined) console.log(`  unfused model: ${unfusedOutput} (${result.unfused.byteLength} bytes)`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`bn-fuse: ${err.message}\nusage:\n${TFJS_CONVERT_USAGE}`);
+      return 2;
+    }
+    if (err instanceof TfjsImportError) {
+      console.error(`bn-fuse: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof OutputWriteError) {
+      console.error(`bn-fuse: ${err.message}`);
+      return 1;
+    }
+    console.error(`bn-fuse: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  }
+}
