@@ -1,4 +1,5 @@
 // The benchmark report: the JSON shape written to bench/results and its Markdown rendering.
+import { formatConvertBench } from './convert';
 import type { PostprocessBench } from './postprocess';
 import type { RawOrtCase } from './raw-ort';
 import type { LoadTestResult, ThroughputCase } from './service';
@@ -108,6 +109,13 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
   out.push('');
   out.push(`Batch-1 inference (1 thread) in the same run: ${f2(post.inferenceBatch1Ms)} ms.`);
   out.push('');
+  const converter = report['converter'] as import('./convert').ConvertBench | undefined;
+  if (converter) {
+    out.push('## Converter (bn-fuse convert --no-verify, default MobileNet-SSD)');
+    out.push('');
+    out.push(formatConvertBench(converter).trimEnd());
+    out.push('');
+  }
   out.push('## Load test');
   out.push('');
   out.push(

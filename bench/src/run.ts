@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { REPO_ROOT } from '@edge-ssd/e2e';
 import { barChartSvg } from './chart';
+import { benchConvert } from './convert';
 import { benchImages } from './images';
 import { benchOpenCv } from './opencv';
 import { benchPostprocess } from './postprocess';
@@ -46,6 +47,13 @@ async function main(): Promise<void> {
   }
   const foldCase = (model: string, optimization: string): RawOrtCase =>
     mergeRawOrt(fold.filter((c) => c.model === model && c.optimization === optimization));
+
+  log('converter');
+  const converter = benchConvert({
+    iterations: quick ? 3 : 7,
+    modelPath: unfusedPath,
+    cliPath: path.join(REPO_ROOT, 'libs', 'bn-fuse', 'dist', 'cli.js'),
+  });
 
   log('decode + NMS');
   const post = benchPostprocess({ iterations: quick ? 500 : 2000 });
@@ -122,6 +130,8 @@ async function main(): Promise<void> {
       : []),
     goal('decode + NMS, many candidates, vs batch-1 inference (1 thread)', post.manyCandidates.medianMs / batch1.latencyMs.median, '<=', 0.05),
     goal('RSS growth after warm-up under load', load.rssGrowth, '<=', 0.1),
+    goal('converter time without verification, ms (23 MB MobileNet-SSD)', converter.timeMs.median, '<=', 1000),
+    goal('converter peak RSS / model size', converter.rssRatio, '<=', 3),
   ];
 
   const report: BenchReport = {
@@ -137,6 +147,7 @@ async function main(): Promise<void> {
     grid,
     load: { ...load, rss: load.rss },
     opencv: peer,
+    converter,
     goals,
     notMeasured: peer.ok ? {} : { 'OpenCV DNN peer': peer.error },
   };
