@@ -3,7 +3,8 @@
 //
 // Every conversion runs in its own child process (`node <child script> dist/cli.js convert ...`), so
 // the peak RSS is the converter's own and not the benchmark harness's: the child reads
-// process.resourceUsage().maxRSS (getrusage, the kernel's high-water mark, no sampling) after the
+// VmHWM from /proc/self/status (the kernel's high-water mark of this address space, no sampling;
+// unlike getrusage's maxRSS it does not carry over the forking parent's size across exec) after the
 // CLI's main() has returned. Time is the converter's own too: the CLI's report timings (read ->
 // decode -> validate -> fold -> encode and write), without node start-up; the child process wall
 // time is reported next to it. Baselines: the peak RSS of a bare `node` and of a node that has
@@ -56,16 +57,18 @@ export interface ConvertBench {
   meetsRssGoal: boolean;
 }
 
+const PEAK_RSS_KB = `Number(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1])`;
+
 const CHILD = `
 const cli = require(process.argv[1]);
 cli.main(process.argv.slice(2)).then((code) => {
-  process.stdout.write('\\nBN_FUSE_BENCH ' + JSON.stringify({ code, maxRssKb: process.resourceUsage().maxRSS }) + '\\n');
+  process.stdout.write('\\nBN_FUSE_BENCH ' + JSON.stringify({ code, maxRssKb: ${PEAK_RSS_KB} }) + '\\n');
   process.exit(code);
 });`;
 
 const BASELINE = `
 if (process.argv[1]) require(process.argv[1]);
-process.stdout.write('BN_FUSE_BENCH ' + JSON.stringify({ code: 0, maxRssKb: process.resourceUsage().maxRSS }) + '\\n');`;
+process.stdout.write('BN_FUSE_BENCH ' + JSON.stringify({ code: 0, maxRssKb: ${PEAK_RSS_KB} }) + '\\n');`;
 
 function findCli(): string {
   const candidates = [path.resolve(__dirname, '../dist/cli.js')];

@@ -68,6 +68,16 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
     ),
   );
   out.push('');
+  const pipeline = report['pipeline'] as import('./pipeline').PipelineCost | undefined;
+  const bestRaw = report.raw.reduce((a, b) => (b.imagesPerSecond.median > a.imagesPerSecond.median ? b : a));
+  if (pipeline) {
+    const inferenceCpuMs = (1000 * m.cpus) / bestRaw.imagesPerSecond.median;
+    const overhead = pipeline.decodeMs.median + pipeline.preprocessMs.median;
+    out.push(
+      `Per image, single-threaded: JPEG decode ${spread(pipeline.decodeMs, 2)} ms, resize + normalise ${spread(pipeline.preprocessMs, 2)} ms, against ${f1(inferenceCpuMs)} CPU-ms of inference at raw ORT's best (${f1(bestRaw.imagesPerSecond.median)} images/s on ${m.cpus} CPUs). On a machine that runs both, the service's ceiling is about ${f2(inferenceCpuMs / (inferenceCpuMs + overhead))}x raw ORT.`,
+    );
+    out.push('');
+  }
   const peer = report['opencv'] as { ok: boolean; version?: string; imagesPerSecond?: Summary; threads?: number } | undefined;
   if (peer?.ok && peer.imagesPerSecond) {
     out.push('## Peer: OpenCV DNN');

@@ -9,6 +9,7 @@ import { REPO_ROOT } from '@edge-ssd/e2e';
 import { barChartSvg } from './chart';
 import { benchConvert } from './convert';
 import { benchImages } from './images';
+import { benchPipeline } from './pipeline';
 import { benchOpenCv } from './opencv';
 import { benchPostprocess } from './postprocess';
 import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
@@ -54,6 +55,9 @@ async function main(): Promise<void> {
     modelPath: unfusedPath,
     cliPath: path.join(REPO_ROOT, 'libs', 'bn-fuse', 'dist', 'cli.js'),
   });
+
+  log('decode and preprocessing');
+  const pipeline = await benchPipeline(images.jpegs, n(3));
 
   log('decode + NMS');
   const post = benchPostprocess({ iterations: quick ? 500 : 2000 });
@@ -148,6 +152,7 @@ async function main(): Promise<void> {
     load: { ...load, rss: load.rss },
     opencv: peer,
     converter,
+    pipeline,
     goals,
     notMeasured: peer.ok ? {} : { 'OpenCV DNN peer': peer.error },
   };
