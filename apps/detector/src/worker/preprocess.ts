@@ -1,7 +1,7 @@
-// Image -> network input, in one pass over typed arrays: bilinear resize with OpenCV's
-// INTER_LINEAR semantics (half-pixel centres, no antialiasing on downscale, edge clamp, result
-// rounded to 8 bits as cv2.resize on a uint8 image does), then (x - mean) * scale in the
-// model's channel order, written planar (NCHW) straight into the batch tensor. A letterbox
+// Image -> network input over typed arrays: bilinear resize with OpenCV's INTER_LINEAR
+// semantics (half-pixel centres, no antialiasing on downscale, edge clamp, result rounded to 8
+// bits as cv2.resize on a uint8 image does), then (x - mean) * scale in the model's channel
+// order, written planar (NCHW) straight into the batch tensor. A letterbox
 // model sees the image zero-padded to a square first, exactly as if the padded image had been
 // handed to cv2.resize, without ever materialising the padding.
 import type { InputSpec } from '@edge-ssd/ssd-core';
@@ -16,18 +16,29 @@ export interface PixelImage {
   order: PixelOrder;
 }
 
-/** Source index and weight of the far neighbour for each destination coordinate. */
+// OpenCV's uint8 INTER_LINEAR arithmetic: 11-bit fixed-point weights, a horizontal pass into
+// integer rows, a vertical pass that rounds once at the end. Separable and integer, it is both
+// closer to cv2.resize and about twice as fast as interpolating four taps in floating point.
+const COEF_BITS = 11;
+const COEF_SCALE = 1 << COEF_BITS;
+const ROUND_SHIFT = 2 * COEF_BITS;
+const ROUND_HALF = 1 << (ROUND_SHIFT - 1);
+
+/** Per destination coordinate: the two source taps and their fixed-point weights. */
 interface AxisTaps {
   lo: Int32Array;
   hi: Int32Array;
-  frac: Float32Array;
+  wLo: Int32Array;
+  wHi: Int32Array;
 }
 
-function axisTaps(srcSize: number, dstSize: number): AxisTaps {
-  const lo = new Int32Array(dstSize);
-  const hi = new Int32Array(dstSize);
-  const frac = new Float32Array(dstSize);
-  const scale = srcSize / dstSize;
+/**
+ * Taps over a source of `extent` pixels of which only the first `valid` exist (the rest is
+ * letterbox padding, read as 0: such a tap gets weight 0 at index 0).
+ */
+function axisTaps(extent: number, valid: number, dstSize: number): AxisTaps {
+  const taps: AxisTaps = { lo: new Int32Array(dstSize), hi: new Int32Array(dstSize), wLo: new Int32Array(dstSize), wHi: new Int32Array(dstSize) };
+  const scale = extent / dstSize;
   for (let d = 0; d < dstSize; d++) {
     // OpenCV computes the source coordinate in float32; so do we, to land on the same taps.
     let f = Math.fround((d + 0.5) * scale - 0.5);
@@ -37,15 +48,19 @@ function axisTaps(srcSize: number, dstSize: number): AxisTaps {
       s = 0;
       f = 0;
     }
-    if (s >= srcSize - 1) {
-      s = srcSize - 1;
+    if (s >= extent - 1) {
+      s = extent - 1;
       f = 0;
     }
-    lo[d] = s;
-    hi[d] = Math.min(s + 1, srcSize - 1);
-    frac[d] = f;
+    const hi = Math.min(s + 1, extent - 1);
+    const wLo = Math.round((1 - f) * COEF_SCALE);
+    const wHi = Math.round(f * COEF_SCALE);
+    taps.lo[d] = s < valid ? s : 0;
+    taps.wLo[d] = s < valid ? wLo : 0;
+    taps.hi[d] = hi < valid ? hi : 0;
+    taps.wHi[d] = hi < valid ? wHi : 0;
   }
-  return { lo, hi, frac };
+  return taps;
 }
 
 /**
@@ -78,55 +93,54 @@ export function preprocessInto(image: PixelImage, input: InputSpec, out: Float32
   if (data.length !== sw * sh * 3) throw new RangeError(`image data has ${data.length} bytes, expected ${sw * sh * 3}`);
   if (out.length < offset + 3 * dw * dh) throw new RangeError('output tensor too small');
   const extent = sourceExtent(image, input);
-  const xs = axisTaps(extent.width, dw);
-  const ys = axisTaps(extent.height, dh);
-  // Byte offsets of each tap, or -1 where it falls in the zero padding (letterbox only).
-  const xLo = Int32Array.from(xs.lo, (x) => (x < sw ? x * 3 : -1));
-  const xHi = Int32Array.from(xs.hi, (x) => (x < sw ? x * 3 : -1));
-  const yLo = Int32Array.from(ys.lo, (y) => (y < sh ? y * sw * 3 : -1));
-  const yHi = Int32Array.from(ys.hi, (y) => (y < sh ? y * sw * 3 : -1));
+  const xs = axisTaps(extent.width, sw, dw);
+  const ys = axisTaps(extent.height, sh, dh);
+  // Byte offsets of the horizontal taps, per destination column.
+  const xLo = Int32Array.from(xs.lo, (x) => x * 3);
+  const xHi = Int32Array.from(xs.hi, (x) => x * 3);
   // Plane p of the output holds model channel p; find where that channel sits in the source.
   const swap = image.order !== input.channelOrder;
-  const c0 = swap ? 2 : 0;
-  const c2 = swap ? 0 : 2;
+  const src0 = swap ? 2 : 0;
+  const src2 = swap ? 0 : 2;
+  // (v - mean) * scale for every 8-bit value, per output plane.
+  const lut = [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (v - input.mean[c]) * input.scale));
+  const [lut0, lut1, lut2] = lut as [Float32Array, Float32Array, Float32Array];
   const plane = dw * dh;
-  const [m0, m1, m2] = input.mean;
-  const scale = input.scale;
-  // Interpolated values are >= 0, so (v + 0.5) | 0 rounds half up exactly like Math.round, faster.
-  const at = (row: number, col: number, c: number): number => (row < 0 || col < 0 ? 0 : data[row + col + c]);
+  const rowLength = dw * 3;
+  // Horizontally resized source rows, cached: consecutive output rows share source rows.
+  const rows = [new Int32Array(rowLength), new Int32Array(rowLength)];
+  const rowOf = [-1, -1];
+  let next = 0;
+  const horizontal = (y: number): Int32Array => {
+    const cached = rowOf.indexOf(y);
+    if (cached >= 0) return rows[cached];
+    const slot = next;
+    next ^= 1;
+    const row = rows[slot];
+    rowOf[slot] = y;
+    const base = y * sw * 3;
+    for (let dx = 0, o = 0; dx < dw; dx++, o += 3) {
+      const a = base + xLo[dx];
+      const b = base + xHi[dx];
+      const wa = xs.wLo[dx];
+      const wb = xs.wHi[dx];
+      row[o] = data[a + src0] * wa + data[b + src0] * wb;
+      row[o + 1] = data[a + 1] * wa + data[b + 1] * wb;
+      row[o + 2] = data[a + src2] * wa + data[b + src2] * wb;
+    }
+    return row;
+  };
   for (let dy = 0; dy < dh; dy++) {
-    const fy = ys.frac[dy];
-    const gy = 1 - fy;
-    const row0 = yLo[dy];
-    const row1 = yHi[dy];
-    const padded = row0 < 0 || row1 < 0;
+    // A padded row contributes nothing: its weight is 0, whichever row it reads.
+    const top = horizontal(ys.lo[dy]);
+    const bottom = horizontal(ys.hi[dy]);
+    const wt = ys.wLo[dy];
+    const wb = ys.wHi[dy];
     let o = offset + dy * dw;
-    for (let dx = 0; dx < dw; dx++, o++) {
-      const fx = xs.frac[dx];
-      const gx = 1 - fx;
-      const w00 = gx * gy;
-      const w01 = fx * gy;
-      const w10 = gx * fy;
-      const w11 = fx * fy;
-      const x0 = xLo[dx];
-      const x1 = xHi[dx];
-      let v0: number, v1: number, v2: number;
-      if (padded || x0 < 0 || x1 < 0) {
-        v0 = (at(row0, x0, c0) * w00 + at(row0, x1, c0) * w01 + at(row1, x0, c0) * w10 + at(row1, x1, c0) * w11 + 0.5) | 0;
-        v1 = (at(row0, x0, 1) * w00 + at(row0, x1, 1) * w01 + at(row1, x0, 1) * w10 + at(row1, x1, 1) * w11 + 0.5) | 0;
-        v2 = (at(row0, x0, c2) * w00 + at(row0, x1, c2) * w01 + at(row1, x0, c2) * w10 + at(row1, x1, c2) * w11 + 0.5) | 0;
-      } else {
-        const a = row0 + x0;
-        const b = row0 + x1;
-        const c = row1 + x0;
-        const d = row1 + x1;
-        v0 = (data[a + c0] * w00 + data[b + c0] * w01 + data[c + c0] * w10 + data[d + c0] * w11 + 0.5) | 0;
-        v1 = (data[a + 1] * w00 + data[b + 1] * w01 + data[c + 1] * w10 + data[d + 1] * w11 + 0.5) | 0;
-        v2 = (data[a + c2] * w00 + data[b + c2] * w01 + data[c + c2] * w10 + data[d + c2] * w11 + 0.5) | 0;
-      }
-      out[o] = (v0 - m0) * scale;
-      out[o + plane] = (v1 - m1) * scale;
-      out[o + 2 * plane] = (v2 - m2) * scale;
+    for (let i = 0; i < rowLength; i += 3, o++) {
+      out[o] = lut0[(top[i] * wt + bottom[i] * wb + ROUND_HALF) >> ROUND_SHIFT];
+      out[o + plane] = lut1[(top[i + 1] * wt + bottom[i + 1] * wb + ROUND_HALF) >> ROUND_SHIFT];
+      out[o + 2 * plane] = lut2[(top[i + 2] * wt + bottom[i + 2] * wb + ROUND_HALF) >> ROUND_SHIFT];
     }
   }
 }
