@@ -2,7 +2,7 @@
 // seeded synthetic outputs: a typical frame (~10 candidates above the 0.25 threshold) and a
 // worst-ish case (~2000 candidates, so every class fills its top_k of 100).
 
-import { MOBILENET_SSD_VOC_300, SsdPostprocessor } from '@edge-ssd/ssd-core';
+import { MOBILENET_SSD_VOC_300, SsdPostprocessor, syntheticOutputs } from '@edge-ssd/ssd-core';
 
 export interface BenchCase {
   medianMs: number;
@@ -14,53 +14,6 @@ export interface BenchCase {
 export interface PostprocessBench {
   fewCandidates: BenchCase;
   manyCandidates: BenchCase;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * Synthetic outputs: every prior's row sums to 1 with background taking what is left. `hot`
- * priors get `perPrior` classes with scores in (0.26, 0.48); all others stay below 0.05.
- */
-export function syntheticOutputs(seed: number, hotPriors: number, perPrior: number): { loc: Float32Array; conf: Float32Array; candidates: number } {
-  const spec = MOBILENET_SSD_VOC_300;
-  const P = 1917;
-  const C = spec.labels.length;
-  const rand = mulberry32(seed);
-  const loc = new Float32Array(P * 4);
-  for (let i = 0; i < loc.length; i++) loc[i] = (rand() * 2 - 1) * 1.5;
-  const conf = new Float32Array(P * C);
-  const hot = new Set<number>();
-  while (hot.size < hotPriors) hot.add(Math.floor(rand() * P));
-  let candidates = 0;
-  for (let p = 0; p < P; p++) {
-    let rest = 1;
-    for (let c = 1; c < C; c++) {
-      conf[p * C + c] = rand() * 0.002;
-      rest -= conf[p * C + c];
-    }
-    if (hot.has(p)) {
-      const chosen = new Set<number>();
-      while (chosen.size < perPrior) chosen.add(1 + Math.floor(rand() * (C - 1)));
-      for (const c of chosen) {
-        const s = 0.26 + rand() * 0.22;
-        rest -= s - conf[p * C + c];
-        conf[p * C + c] = s;
-      }
-    }
-    conf[p * C] = rest;
-    for (let c = 1; c < C; c++) if (conf[p * C + c] > spec.nms.scoreThreshold) candidates++;
-  }
-  return { loc, conf, candidates };
 }
 
 function measure(post: SsdPostprocessor, loc: Float32Array, conf: Float32Array, iterations: number): { medianMs: number; p99Ms: number } {

@@ -13,7 +13,7 @@ import {
   type PriorBoxHead,
   type SsdSpec,
 } from '../src/index';
-import { syntheticOutputs } from '../bench/postprocess-bench';
+import { syntheticOutputs } from '../src/synthetic';
 import { makeRng, type Rng } from './support/prng';
 import { emptyStats, refDetect, type RefOptions, type RefStats } from './support/reference';
 
