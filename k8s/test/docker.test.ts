@@ -150,7 +150,9 @@ describe('docker/Dockerfile', () => {
   ])('puts every built workspace the %s needs into its image', (name, appDir) => {
     const copied = copies(stage(name));
     for (const dir of closure(appDir)) {
-      expect(fs.existsSync(path.join(ROOT, dir, 'dist', 'index.js'))).toBe(true);
+      // Each workspace's entry point (a library's index, an app's main) is built.
+      const { main } = JSON.parse(fs.readFileSync(path.join(ROOT, dir, 'package.json'), 'utf8')) as { main: string };
+      expect(fs.existsSync(path.join(ROOT, dir, main))).toBe(true);
       expect(copied).toContainEqual({ from: 'build', src: `/src/${dir}/dist/`, dest: `${dir}/dist/` });
     }
     // protos loads its .proto files at run time.
