@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
 import { callUnary } from '@edge-ssd/service-kit';
@@ -130,6 +131,24 @@ describe('detector operations', () => {
     expect(response.results.every((r) => r.status.code === grpc.status.OK)).toBe(true);
     expect(await exit).toBe(0);
     await expect(detect(detectorClient(service.port), await jpegs(1), 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  });
+
+  it('answers server reflection, so grpcurl can list and describe its services', async () => {
+    const service = await detector();
+    const definition = protoLoader.loadSync(require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true });
+    const Reflection = (grpc.loadPackageDefinition(definition) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } })
+      .grpc.reflection.v1.ServerReflection;
+    const client = new Reflection(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure());
+    clients.push(client);
+    const stream = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: Array<{ name: string }> } }> }).ServerReflectionInfo();
+    const reply = new Promise<string[]>((resolve, reject) => {
+      stream.on('data', (message) => resolve((message.list_services_response?.service ?? []).map((entry: { name: string }) => entry.name)));
+      stream.on('error', reject);
+    });
+    stream.write({ list_services: '' });
+    const names = await reply;
+    stream.end();
+    expect(names).toEqual(expect.arrayContaining(['ssd.v1.Detector', 'ssd.v1.Gateway']));
   });
 
   it('exports Prometheus metrics: requests and images by status, queue and inference time, pool and process', async () => {
