@@ -17,4 +17,5 @@ module.exports = {
     '^@edge-ssd/protos$': path.join(root, 'protos/src/index.ts'),
   },
   testTimeout: 60000,
+  reporters: ['default', path.join(root, 'tools/jest/summary-reporter.js')],
 };
