@@ -87,6 +87,11 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
     );
     out.push('');
   }
+  const small = report['smallRequestLatencyMs'] as { detector: Summary; gateway: Summary } | undefined;
+  if (small) {
+    out.push(`One 320x240 JPEG per call, 1 client, alternating: detector ${spread(small.detector, 2)} ms, through the gateway ${spread(small.gateway, 2)} ms.`);
+    out.push('');
+  }
   out.push('## Pool size x intra-op threads (8 clients, detector alone)');
   out.push('');
   out.push(table(['workers', 'threads each', 'images/s', 'latency p50 ms'], report.grid.map((g) => [String(g.poolSize), String(g.threads), spread(g.result.imagesPerSecond), f1(g.result.latencyMs.median)])));

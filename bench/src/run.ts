@@ -15,7 +15,7 @@ import { benchPostprocess } from './postprocess';
 import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
 import { renderMarkdown, type BenchReport, type Goal } from './report';
 import { benchThroughput, detectCall, loadTest, makeClient, mergeThroughput, startServices, type ThroughputCase } from './service';
-import { ratio } from './stats';
+import { elapsedMs, ratio, summarize } from './stats';
 
 const log = (message: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
@@ -68,6 +68,8 @@ async function main(): Promise<void> {
   const direct = makeClient('Detector', services.detector.port);
   const viaGateway = makeClient('Gateway', services.gateway!.port);
   const throughput: ThroughputCase[] = [];
+  const small = { detector: [] as number[], gateway: [] as number[] };
+  const smallImage = (await benchImages(1, 320, 240)).jpegs[0]!;
   try {
     await detectCall(direct, images.jpegs);
     await detectCall(viaGateway, images.jpegs);
@@ -81,6 +83,14 @@ async function main(): Promise<void> {
         g.push(await benchThroughput(viaGateway, 'gateway', images.jpegs, clients, 1));
       }
       throughput.push(mergeThroughput(d), mergeThroughput(g));
+    }
+    // The hop's fixed cost, apart from moving 2.4 MB of JPEGs twice: one small image per call.
+    for (let i = 0; i < n(30); i++) {
+      for (const [client, samples] of [[direct, small.detector], [viaGateway, small.gateway]] as const) {
+        const t0 = process.hrtime.bigint();
+        await detectCall(client, [smallImage]);
+        samples.push(elapsedMs(t0));
+      }
     }
   } finally {
     direct.close();
@@ -128,7 +138,8 @@ async function main(): Promise<void> {
   const goals: Goal[] = [
     goal('service end-to-end vs raw onnxruntime (8 clients; pool 1 x 2 threads, batch 8)', ratio(detector8.imagesPerSecond, rawB8T2.imagesPerSecond), '>=', 0.85),
     goal('gateway throughput overhead (8 clients)', 1 - ratio(gateway8.imagesPerSecond, detector8.imagesPerSecond), '<=', 0.05),
-    goal('gateway added p50 latency, ms (1 client, 32 images)', gateway1.latencyMs.median - detector1.latencyMs.median, '<=', 1),
+    goal('gateway added p50 latency, ms (1 client, 32 images, 2.4 MB)', gateway1.latencyMs.median - detector1.latencyMs.median, '<=', 1),
+    goal('gateway added p50 latency, ms (1 client, 1 image of 320x240)', summarize(small.gateway).median - summarize(small.detector).median, '<=', 1),
     ...(peer.ok
       ? [goal('detector (best of pool x threads, 8 clients) vs OpenCV DNN pipeline (2 threads)', best.result.imagesPerSecond.median / peer.imagesPerSecond.median, '>=', 2.5)]
       : []),
@@ -153,6 +164,7 @@ async function main(): Promise<void> {
     opencv: peer,
     converter,
     pipeline,
+    smallRequestLatencyMs: { detector: summarize(small.detector), gateway: summarize(small.gateway) },
     goals,
     notMeasured: peer.ok ? {} : { 'OpenCV DNN peer': peer.error },
   };

@@ -53,9 +53,12 @@ async function createHandler(settings: WorkerSettings): Promise<(task: Inference
     });
   };
 
-  // Warm-up: the first run allocates ORT's arenas; pay for it before the first client does.
+  // Warm-up at the largest batch: ORT's arenas grow to the biggest shape they have seen, so
+  // paying for it here makes the first client fast and the RSS at "ready" the steady state
+  // (what a memory limit must cover), instead of growth the first time a full batch arrives.
   const grey = new Uint8Array(width * height * 3).fill(127);
-  await infer({ items: [{ image: { data: grey, width, height, order: spec.input.channelOrder }, options: {} }] });
+  const image = { data: grey, width, height, order: spec.input.channelOrder };
+  await infer({ items: Array.from({ length: settings.maxBatch }, () => ({ image, options: {} })) });
   parentPort?.postMessage({ [SESSION_READY]: threadId });
   return infer;
 }
