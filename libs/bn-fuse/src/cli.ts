@@ -14,6 +14,7 @@
 // fused weight before verifying (the CLI tests use it to check that a bad fold exits 1 and writes
 // nothing). It has no other effect and is not meant for users.
 import { InputError, OutputError, VerificationFailedError, convertFile, corruptFoldForTesting, formatSummary, reportJson } from './convert';
+import { numberOption, parseOptions, UsageError, type OptionSpec, type Options } from './cli-options';
 import { writeFileAtomic } from './fs-util';
 import { inspectModel } from './inspect';
 import { writeMobileNetSsd } from './mobilenet-ssd';
@@ -29,11 +30,7 @@ const USAGE = `usage:
 ${TFJS_CONVERT_USAGE}
 ${CAFFE_CONVERT_USAGE}`;
 
-class UsageError extends Error {}
-
-type Options = Record<string, string | boolean>;
-
-const COMMANDS: Record<string, { values: string[]; flags: string[]; required: string[] }> = {
+const COMMANDS: Record<string, OptionSpec> = {
   convert: { values: ['input', 'output', 'report', 'rtol', 'atol', 'shared-weights', 'initializer-inputs'], flags: ['verify'], required: ['input', 'output'] },
   'write-mobilenet-ssd': { values: ['output', 'seed'], flags: [], required: ['output'] },
   inspect: { values: ['input'], flags: [], required: ['input'] },
@@ -44,40 +41,7 @@ export function parseArgs(argv: readonly string[]): { command: string; options: 
   if (!command || command === '--help' || command === '-h') throw new UsageError('no command given');
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command '${command}'`);
-  const options: Options = {};
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
-    const eq = arg.indexOf('=');
-    let key = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    if (key.startsWith('no-') && value === undefined && spec.flags.includes(key.slice(3))) {
-      key = key.slice(3);
-      value = 'false';
-    }
-    if (spec.flags.includes(key)) {
-      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${key} takes true or false, got '${value}'`);
-      options[key] = value !== 'false';
-    } else if (spec.values.includes(key)) {
-      if (value === undefined) {
-        value = rest[++i];
-        if (value === undefined) throw new UsageError(`--${key} needs a value`);
-      }
-      options[key] = value;
-    } else {
-      throw new UsageError(`unknown option --${key} for '${command}'`);
-    }
-  }
-  for (const key of spec.required) if (typeof options[key] !== 'string' || options[key] === '') throw new UsageError(`--${key} is required`);
-  return { command, options };
-}
-
-function numberOption(options: Options, key: string): number | undefined {
-  const v = options[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${key} must be a non-negative number, got '${v}'`);
-  return n;
+  return { command, options: parseOptions(rest, spec, command) };
 }
 
 function choiceOption<T extends string>(options: Options, key: string, choices: readonly T[]): T | undefined {

@@ -8,7 +8,8 @@
 // Exit codes as the main CLI: 0 done; 1 verification failed (nothing written), output not
 // writable, or an unexpected error; 2 bad usage or unusable input.
 import * as path from 'node:path';
-import { writeFileAtomic, isSameFile } from '../fs-util';
+import { numberOption, OutputWriteError, parseOptions, UsageError, writeOutput, type Options } from '../cli-options';
+import { isSameFile } from '../fs-util';
 import { FaceApiImportResult, FaceApiImportSummary, FaceImportVerificationError, formatFaceImportSummary, importFaceApiSsd, summariseFaceImport } from './import';
 import { TfjsImportError } from './weights';
 
@@ -18,64 +19,22 @@ export const TFJS_CONVERT_USAGE =
 const VALUES = ['tfjs-manifest', 'output', 'unfused-output', 'report', 'rtol', 'atol'];
 const FLAGS = ['verify'];
 
-class UsageError extends Error {}
 
 /** True when `convert` arguments ask for a tfjs import. */
 export function isTfjsConvert(argv: readonly string[]): boolean {
   return argv[0] === 'convert' && argv.slice(1).some((a) => a === '--tfjs-manifest' || a.startsWith('--tfjs-manifest='));
 }
 
-export function parseTfjsConvertArgs(args: readonly string[]): Record<string, string | boolean> {
-  const options: Record<string, string | boolean> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
-    const eq = arg.indexOf('=');
-    let key = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    if (key.startsWith('no-') && value === undefined && FLAGS.includes(key.slice(3))) {
-      key = key.slice(3);
-      value = 'false';
-    }
-    if (FLAGS.includes(key)) {
-      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${key} takes true or false, got '${value}'`);
-      options[key] = value !== 'false';
-    } else if (VALUES.includes(key)) {
-      if (value === undefined) {
-        value = args[++i];
-        if (value === undefined) throw new UsageError(`--${key} needs a value`);
-      }
-      options[key] = value;
-    } else {
-      throw new UsageError(`unknown option --${key} for 'convert --tfjs-manifest'`);
-    }
-  }
-  for (const key of ['tfjs-manifest', 'output']) if (typeof options[key] !== 'string' || options[key] === '') throw new UsageError(`--${key} is required`);
-  return options;
+export function parseTfjsConvertArgs(args: readonly string[]): Options {
+  return parseOptions(args, { values: VALUES, flags: FLAGS, required: ['tfjs-manifest', 'output'] }, 'convert --tfjs-manifest');
 }
 
-function tolerance(options: Record<string, string | boolean>, key: string): number | undefined {
-  const v = options[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${key} must be a non-negative number, got '${v}'`);
-  return n;
-}
 
 function reportJson(r: FaceApiImportSummary, outputPath: string): string {
   return `${JSON.stringify({ ...r, outputPath }, null, 2)}\n`;
 }
 
-function write(file: string, data: Uint8Array | string): void {
-  try {
-    writeFileAtomic(file, data);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new OutputWriteError(`cannot write output '${file}': ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message}`);
-  }
-}
 
-class OutputWriteError extends Error {}
 
 /** Runs `convert --tfjs-manifest ...` (args without the command); returns the exit code. */
 export async function runTfjsConvert(args: readonly string[]): Promise<number> {
@@ -90,19 +49,19 @@ export async function runTfjsConvert(args: readonly string[]): Promise<number> {
     if (unfusedOutput !== undefined && path.resolve(unfusedOutput) === path.resolve(output)) throw new UsageError('--unfused-output must differ from --output');
     let result: FaceApiImportResult;
     try {
-      result = await importFaceApiSsd(manifest, { verify: options.verify !== false, rtol: tolerance(options, 'rtol'), atol: tolerance(options, 'atol') });
+      result = await importFaceApiSsd(manifest, { verify: options.verify !== false, rtol: numberOption(options, 'rtol'), atol: numberOption(options, 'atol') });
     } catch (err) {
       if (err instanceof FaceImportVerificationError) {
         console.log(formatFaceImportSummary(err.result, output));
-        if (typeof options.report === 'string') write(options.report, reportJson(err.result, output));
+        if (typeof options.report === 'string') writeOutput(options.report, reportJson(err.result, output));
         console.error(`bn-fuse: ${err.message}`);
         return 1;
       }
       throw err;
     }
-    write(output, result.bytes);
-    if (unfusedOutput !== undefined) write(unfusedOutput, result.unfused);
-    if (typeof options.report === 'string') write(options.report, reportJson(summariseFaceImport(result), output));
+    writeOutput(output, result.bytes);
+    if (unfusedOutput !== undefined) writeOutput(unfusedOutput, result.unfused);
+    if (typeof options.report === 'string') writeOutput(options.report, reportJson(summariseFaceImport(result), output));
     console.log(formatFaceImportSummary(result, output));
     if (unfusedOutput !== undefined) console.log(`  unfused model: ${unfusedOutput} (${result.unfused.byteLength} bytes)`);
     return 0;
