@@ -64,3 +64,24 @@ export function writeOutput(file: string, data: Uint8Array | string): void {
     throw new OutputWriteError(`cannot write output '${file}': ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message}`);
   }
 }
+
+/**
+ * Reports a failed command on stderr and returns its exit code: 2 for bad usage (with `usage`)
+ * and for unusable input (`inputErrors`), 1 for an unwritable output or anything unexpected.
+ */
+export function reportFailure(err: unknown, usage: string, inputErrors: ReadonlyArray<new (...args: never[]) => Error>): number {
+  if (err instanceof UsageError) {
+    console.error(`bn-fuse: ${err.message}\nusage:\n${usage}`);
+    return 2;
+  }
+  if (inputErrors.some((type) => err instanceof type)) {
+    console.error(`bn-fuse: ${(err as Error).message}`);
+    return 2;
+  }
+  if (err instanceof OutputWriteError) {
+    console.error(`bn-fuse: ${err.message}`);
+    return 1;
+  }
+  console.error(`bn-fuse: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return 1;
+}

@@ -9,7 +9,7 @@
 // Exit codes as the main CLI: 0 done; 1 verification failed (nothing written), output not
 // writable, or an unexpected error; 2 bad usage or unusable input (one line on stderr).
 import * as path from 'node:path';
-import { numberOption, OutputWriteError, parseOptions, UsageError, writeOutput, type Options } from '../cli-options';
+import { numberOption, parseOptions, reportFailure, UsageError, writeOutput, type Options } from '../cli-options';
 import { isSameFile } from '../fs-util';
 import { CaffeVerificationError, ConvertCaffeResult, convertCaffe, formatCaffeSummary, readLabelsFile } from './convert';
 import { CaffeImportError } from './errors';
@@ -73,19 +73,6 @@ export async function runCaffeConvert(args: readonly string[]): Promise<number> 
     if (unfusedOutput !== undefined) console.log(`  unfused model: ${unfusedOutput} (${result.unfused.byteLength} bytes)`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`bn-fuse: ${err.message}\nusage:\n${CAFFE_CONVERT_USAGE}`);
-      return 2;
-    }
-    if (err instanceof CaffeImportError) {
-      console.error(`bn-fuse: ${err.message}`);
-      return 2;
-    }
-    if (err instanceof OutputWriteError) {
-      console.error(`bn-fuse: ${err.message}`);
-      return 1;
-    }
-    console.error(`bn-fuse: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    return 1;
+    return reportFailure(err, CAFFE_CONVERT_USAGE, [CaffeImportError]);
   }
 }

@@ -8,7 +8,7 @@
 // Exit codes as the main CLI: 0 done; 1 verification failed (nothing written), output not
 // writable, or an unexpected error; 2 bad usage or unusable input.
 import * as path from 'node:path';
-import { numberOption, OutputWriteError, parseOptions, UsageError, writeOutput, type Options } from '../cli-options';
+import { numberOption, parseOptions, reportFailure, UsageError, writeOutput, type Options } from '../cli-options';
 import { isSameFile } from '../fs-util';
 import { FaceApiImportResult, FaceApiImportSummary, FaceImportVerificationError, formatFaceImportSummary, importFaceApiSsd, summariseFaceImport } from './import';
 import { TfjsImportError } from './weights';
@@ -66,19 +66,6 @@ export async function runTfjsConvert(args: readonly string[]): Promise<number> {
     if (unfusedOutput !== undefined) console.log(`  unfused model: ${unfusedOutput} (${result.unfused.byteLength} bytes)`);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`bn-fuse: ${err.message}\nusage:\n${TFJS_CONVERT_USAGE}`);
-      return 2;
-    }
-    if (err instanceof TfjsImportError) {
-      console.error(`bn-fuse: ${err.message}`);
-      return 2;
-    }
-    if (err instanceof OutputWriteError) {
-      console.error(`bn-fuse: ${err.message}`);
-      return 1;
-    }
-    console.error(`bn-fuse: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    return 1;
+    return reportFailure(err, TFJS_CONVERT_USAGE, [TfjsImportError]);
   }
 }
