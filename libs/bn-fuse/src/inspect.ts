@@ -73,3 +73,16 @@ function countBatchNorms(model: ModelProto): number {
   for (const f of model.functions) count += f.node.filter(isBatchNorm).length;
   return count;
 }
+
+/** Size and node counts of a model, as the import commands report them before and after folding. */
+export interface GraphSummary {
+  bytes: number;
+  nodes: number;
+  batchNorms: number;
+  opCounts: Record<string, number>;
+}
+
+export function graphSummary(model: ModelProto, bytes: number): GraphSummary {
+  const info = inspectDecodedModel(model);
+  return { bytes, nodes: info.nodeCount, batchNorms: info.batchNormCount, opCounts: info.opCounts };
+}

@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import { type SsdSpec, countPriors } from '@edge-ssd/ssd-core';
 import { encodeModel } from '../codec';
 import { FoldReport, foldBatchNorm } from '../fold';
-import { inspectDecodedModel } from '../inspect';
-import { ModelProto } from '../onnx-types';
+import { graphSummary, type GraphSummary } from '../inspect';
 import { VerifyResult, verifyFold } from '../verify';
 import { CaffeWeights, readCaffemodel } from './caffemodel';
 import { CaffeImportError } from './errors';
@@ -21,12 +20,7 @@ export interface ConvertCaffeOptions extends Omit<ImportCaffeOptions, 'prototxtN
   atol?: number;
 }
 
-export interface CaffeGraphSummary {
-  bytes: number;
-  nodes: number;
-  batchNorms: number;
-  opCounts: Record<string, number>;
-}
+export type CaffeGraphSummary = GraphSummary;
 
 export interface ConvertCaffeResult {
   prototxtPath: string;
@@ -54,11 +48,6 @@ export class CaffeVerificationError extends Error {
     super(message);
     this.name = 'CaffeVerificationError';
   }
-}
-
-function summarise(model: ModelProto, bytes: number): CaffeGraphSummary {
-  const info = inspectDecodedModel(model);
-  return { bytes, nodes: info.nodeCount, batchNorms: info.batchNormCount, opCounts: info.opCounts };
 }
 
 function readInput(file: string, what: string): Buffer {
@@ -103,8 +92,8 @@ export async function convertCaffeModel(
     caffe: summary,
     report,
     verification,
-    before: summarise(model, unfused.byteLength),
-    after: summarise(folded, bytes.byteLength),
+    before: graphSummary(model, unfused.byteLength),
+    after: graphSummary(folded, bytes.byteLength),
     timings: { readMs: 0, importMs: t1 - t0, foldMs: t2 - t1, verifyMs: t3 - t2, totalMs: t3 - t0 },
   };
 }

@@ -7,8 +7,7 @@ import * as path from 'node:path';
 import { encodeModel } from '../codec';
 import { FoldReport, foldBatchNorm } from '../fold';
 import { writeFileAtomic } from '../fs-util';
-import { inspectDecodedModel } from '../inspect';
-import { ModelProto } from '../onnx-types';
+import { graphSummary, type GraphSummary } from '../inspect';
 import type { PreparedModel } from '../prepare';
 import { VerifyResult, verifyFold } from '../verify';
 import { FACEAPI_BN_EPSILON, FACEAPI_SSD_NAME, buildFaceApiSsd } from './faceapi-ssd';
@@ -48,12 +47,7 @@ export interface ImportFaceApiOptions {
   batchNormEpsilon?: number;
 }
 
-export interface FaceGraphSummary {
-  bytes: number;
-  nodes: number;
-  batchNorms: number;
-  opCounts: Record<string, number>;
-}
+export type FaceGraphSummary = GraphSummary;
 
 export interface FaceApiImportResult {
   manifestPath: string;
@@ -96,11 +90,6 @@ export class FaceImportVerificationError extends Error {
   }
 }
 
-function summarise(model: ModelProto, bytes: number): FaceGraphSummary {
-  const info = inspectDecodedModel(model);
-  return { bytes, nodes: info.nodeCount, batchNorms: info.batchNormCount, opCounts: info.opCounts };
-}
-
 /** Whether the files are the pinned ones (by base name and sha256). */
 export function isPinnedFaceApi(files: readonly TfjsWeightFile[]): boolean {
   return files.length === 2 && files.every((f) => FACEAPI_SSD_SHA256[path.basename(f.path)] === f.sha256);
@@ -137,8 +126,8 @@ export async function importFaceApiWeights(weights: TfjsWeights, options: Import
     bytes,
     report,
     verification,
-    before: summarise(unfoldedModel, unfused.byteLength),
-    after: summarise(folded, bytes.byteLength),
+    before: graphSummary(unfoldedModel, unfused.byteLength),
+    after: graphSummary(folded, bytes.byteLength),
     timings: { readMs: 0, buildMs: t1 - t0, foldMs: t2 - t1, verifyMs: t3 - t2, totalMs: t3 - t0 },
   };
 }
