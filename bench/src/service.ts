@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
 import { callUnary, MiB } from '@edge-ssd/service-kit';
-import { startService, type RunningService } from '@edge-ssd/e2e';
+import { builtinModel, startService, type RunningService } from '@edge-ssd/e2e';
 import { elapsedMs, summarize, type Summary } from './stats';
 
 export interface Services {
@@ -14,7 +14,7 @@ export interface Services {
 }
 
 export async function startServices(detectorEnv: Record<string, string>, withGateway: boolean): Promise<Services> {
-  const detector = await startService('detector', { MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', ...detectorEnv });
+  const detector = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', ...detectorEnv });
   const gateway = withGateway
     ? await startService('gateway', {
         GATEWAY_HOST: '127.0.0.1',

@@ -1,13 +1,23 @@
 // Starting the real services as child processes for end-to-end tests and benchmarks.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import sharp from 'sharp';
 import { callUnary } from '@edge-ssd/service-kit';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * Path of a built-in model in the repository's models/ folder, made there first (as `npm start`
+ * does) by the model command line if it is missing or stale.
+ */
+export async function builtinModel(name: 'faceapi-ssd-mobilenetv1' | 'mobilenet-ssd-voc-300', dir = path.join(REPO_ROOT, 'models')): Promise<string> {
+  await promisify(execFile)(process.execPath, [path.join(REPO_ROOT, 'apps/model-cli/dist/main.js'), 'prepare', name, '--dir', dir]);
+  return path.join(dir, `${name}.onnx`);
+}
 
 export interface RunningService {
   name: string;

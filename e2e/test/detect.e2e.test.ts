@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse, type ImageResult, type ModelInfo } from '@edge-ssd/protos';
 import { callUnary } from '@edge-ssd/service-kit';
-import { REPO_ROOT, startService, type RunningService } from '../src';
+import { builtinModel, REPO_ROOT, startService, type RunningService } from '../src';
 
 const VOC = ['background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
   'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'];
@@ -55,7 +55,7 @@ function detect(request: DetectRequestInit): Promise<DetectResponse> {
 }
 
 beforeAll(async () => {
-  detector = await startService('detector', { MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_POOL_SIZE: '2', DETECTOR_MAX_BATCH: '4', DETECTOR_METRICS_PORT: '0' });
+  detector = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_POOL_SIZE: '2', DETECTOR_MAX_BATCH: '4', DETECTOR_METRICS_PORT: '0' });
   gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}`, GATEWAY_METRICS_PORT: '0' });
   client = new (loadSsdPackage().Gateway)(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
 }, 300_000);

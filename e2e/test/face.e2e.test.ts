@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
 import { loadSsdPackage, type DetectResponse, type ModelInfo } from '@edge-ssd/protos';
 import { callUnary } from '@edge-ssd/service-kit';
-import { REPO_ROOT, startService, type RunningService } from '../src';
+import { builtinModel, REPO_ROOT, startService, type RunningService } from '../src';
 
 // NASA's public-domain astronaut portrait, shipped by Debian's python3-skimage.
 const ASTRONAUT = '/usr/lib/python3/dist-packages/skimage/data/astronaut.png';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   if (!existsSync(ASTRONAUT)) throw new Error(`${ASTRONAUT} is missing: install Debian's python3-skimage (bash tools/test-deps.sh)`);
   dir = await mkdtemp(path.join(tmpdir(), 'edge-ssd-face-'));
   // What `npm start` runs: the built-in default model, nothing configured.
-  detector = await startService('detector', { DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0' });
+  detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0' });
   gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', GATEWAY_METRICS_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
 }, 300_000);
 

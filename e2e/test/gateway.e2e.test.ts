@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse, type ImageResult } from '@edge-ssd/protos';
 import { callUnary } from '@edge-ssd/service-kit';
-import { healthOf, jpegs, metricValue, scrapeMetrics, startService, until, type RunningService } from '../src';
+import { builtinModel, healthOf, jpegs, metricValue, scrapeMetrics, startService, until, type RunningService } from '../src';
 
 const running: RunningService[] = [];
 const clients: grpc.Client[] = [];
@@ -26,7 +26,7 @@ afterEach(async () => {
 
 async function detector(env: Record<string, string> = {}): Promise<RunningService> {
   const service = await startService('detector', {
-    MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1',
+    MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1',
     DETECTOR_PORT: '0',
     DETECTOR_METRICS_PORT: '0',
     DETECTOR_POOL_SIZE: '1',

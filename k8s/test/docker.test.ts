@@ -7,48 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { renderOverlay } from '../src/render';
+import { parseDockerfile } from './support/dockerfile';
 import { type Deployment, byKind, parseStream } from './support/manifests';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DOCKERFILE = path.join(ROOT, 'docker', 'Dockerfile');
 const ENTRYPOINT = path.join(ROOT, 'docker', 'detector-entrypoint.sh');
-
-interface Instruction {
-  op: string;
-  args: string;
-}
-
-interface Stage {
-  name: string;
-  from: string;
-  platform?: string;
-  instructions: Instruction[];
-}
-
-function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
-  const logical = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  const args: Record<string, string> = {};
-  const stages: Stage[] = [];
-  for (const line of logical) {
-    const [, op, rest] = /^(\S+)\s*(.*)$/.exec(line)!;
-    const upper = op!.toUpperCase();
-    if (upper === 'FROM') {
-      const m = /^(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(rest!);
-      if (!m) throw new Error(`cannot parse FROM ${rest}`);
-      stages.push({ platform: m[1], from: m[2]!, name: m[3] ?? `#${stages.length}`, instructions: [] });
-    } else if (stages.length === 0 && upper === 'ARG') {
-      const [k, v] = rest!.split('=');
-      args[k!] = v ?? '';
-    } else {
-      stages[stages.length - 1]!.instructions.push({ op: upper, args: rest! });
-    }
-  }
-  return { args, stages };
-}
 
 const { args, stages } = parseDockerfile(fs.readFileSync(DOCKERFILE, 'utf8'));
 const stage = (name: string): Stage => {
@@ -177,9 +141,9 @@ describe('docker/Dockerfile', () => {
     expect(fs.existsSync(path.join(ROOT, 'apps/detector/dist/main.js'))).toBe(true);
     expect(fs.readFileSync(ENTRYPOINT, 'utf8')).toContain('node apps/detector/dist/main.js');
     expect(fs.statSync(ENTRYPOINT).mode & 0o111).toBe(0o111);
-    // The bn-fuse CLI the model init containers run is in the detector image.
-    expect(closure('apps/detector')).toContain('libs/bn-fuse');
-    expect(fs.existsSync(path.join(ROOT, 'libs/bn-fuse/dist/cli.js'))).toBe(true);
+    // The model command the init container runs is in the detector image, with what it needs.
+    expect(copies(stage('detector'))).toContainEqual({ from: 'build', src: '/src/apps/model-cli/dist/', dest: 'apps/model-cli/dist/' });
+    for (const dir of closure('apps/model-cli')) expect(copies(stage('detector'))).toContainEqual({ from: 'build', src: `/src/${dir}/dist/`, dest: `${dir}/dist/` });
     const users = ['detector', 'gateway'].map((n) => stage(n).instructions.filter((i) => i.op === 'USER').pop()?.args);
     expect(users).toEqual(['1000:1000', '1000:1000']);
     for (const d of byKind<Deployment>(parseStream(renderOverlay('amd64')), 'Deployment')) {

@@ -1,11 +1,8 @@
 // Every overlay renders with kustomize, every object validates offline against the Kubernetes
 // schemas, and the manifests agree with each other and with the apps' own configuration.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { loadDetectorConfig } from '../../apps/detector/src/config';
 import { loadGatewayConfig } from '../../apps/gateway/src/config';
-import { parseArgs as parseBnFuseArgs } from '../../libs/bn-fuse/src/cli';
-import { DEFAULT_MODEL_FILE } from '../../libs/bn-fuse/src/prepare';
+import { findBuiltinModel } from '../../apps/model-cli/src/zoo';
 import { K8S_DIR, findKustomizer, listOverlays, main as renderMain, renderKustomization, renderOverlay } from '../src/render';
 import {
   type ConfigMap,
@@ -274,30 +271,24 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
     }
   });
 
-  it('delivers the model by init containers into a volume the detector mounts read-only', () => {
+  it('makes the pinned face model in an init container, into a volume the detector mounts read-only', () => {
     const pod = deployment('detector').spec.template.spec;
     const c = appContainer(deployment('detector'));
     const modelPath = containerEnv(c, objects).MODEL_PATH!;
-    expect(path.posix.basename(modelPath)).toBe(DEFAULT_MODEL_FILE);
-    const mount = c.volumeMounts!.find((m) => modelPath.startsWith(`${m.mountPath}/`));
-    expect(mount?.readOnly).toBe(true);
-    expect(pod.volumes!.find((v) => v.name === mount!.name)?.emptyDir).toBeDefined();
-    const inits = pod.initContainers ?? [];
-    expect(inits.map((i) => i.name)).toEqual(['model-write', 'model-convert']);
-    const outputs: string[] = [];
-    for (const init of inits) {
-      expect(init.image).toBe(c.image);
-      const [node, script, ...args] = init.command!;
-      expect([node, script]).toEqual(['node', 'libs/bn-fuse/dist/cli.js']);
-      const { command, options } = parseBnFuseArgs(args);
-      expect(['write-mobilenet-ssd', 'convert']).toContain(command);
-      if (typeof options.input === 'string') expect(outputs).toContain(options.input);
-      outputs.push(options.output as string);
-      const initMount = init.volumeMounts!.find((m) => m.name === mount!.name);
-      expect(initMount?.mountPath).toBe(mount!.mountPath);
-      expect(initMount?.readOnly ?? false).toBe(false);
-    }
-    expect(outputs[outputs.length - 1]).toBe(modelPath);
+    const mount = c.volumeMounts!.find((m) => modelPath.startsWith(`${m.mountPath}/`))!;
+    expect(mount.readOnly).toBe(true);
+    expect(pod.volumes!.find((v) => v.name === mount.name)?.emptyDir).toBeDefined();
+    const [init, ...others] = pod.initContainers ?? [];
+    expect(others).toEqual([]);
+    // The same image, so the face-api weights it reads are the ones the image was built with.
+    expect(init!.image).toBe(c.image);
+    const [node, script, command, name, dirFlag, dir] = init!.command!;
+    expect([node, script, command, dirFlag]).toEqual(['node', 'apps/model-cli/dist/main.js', 'prepare', '--dir']);
+    expect(name).toBe('faceapi-ssd-mobilenetv1');
+    expect(findBuiltinModel(name!)).toBeDefined();
+    expect(dir).toBe(mount.mountPath);
+    expect(modelPath).toBe(`${mount.mountPath}/${findBuiltinModel(name!)!.file}`);
+    expect(init!.volumeMounts!.find((m) => m.name === mount.name)).toEqual({ name: mount.name, mountPath: mount.mountPath });
   });
 
   it('keeps labels, selectors and ports consistent across Deployments, Services, PDBs, HPAs and NetworkPolicies', () => {
@@ -431,6 +422,31 @@ describe('the two overlays', () => {
   });
 });
 
+describe('components/own-model', () => {
+  const objects = () =>
+    withTempKustomization(
+      { 'kustomization.yaml': 'resources: [k8s/overlays/arm64-rk3399]\ncomponents: [k8s/components/own-model]\n' },
+      K8S_DIR,
+      (dir) => parseStream(renderKustomization(dir)),
+    );
+
+  it('serves model.onnx from the claim detector-model, read-only, with no init container', () => {
+    const rendered = objects();
+    expect(rendered.flatMap((o) => schemaErrors(o))).toEqual([]);
+    expect(strictFieldErrors(rendered)).toEqual([]);
+    const d = find<Deployment>(rendered, 'Deployment', 'detector');
+    const pod = d.spec.template.spec;
+    expect(pod.initContainers).toBeUndefined();
+    const c = appContainer(d);
+    expect(containerEnv(c, rendered).MODEL_PATH).toBe('/models/model.onnx');
+    expect(c.volumeMounts).toContainEqual({ name: 'models', mountPath: '/models', readOnly: true });
+    expect(pod.volumes!.find((v) => v.name === 'models')).toEqual({ name: 'models', persistentVolumeClaim: { claimName: 'detector-model', readOnly: true } });
+    // Everything else is the overlay's.
+    const overlay = parseStream(renderOverlay('arm64-rk3399'));
+    expect(rendered.filter((o) => o.kind !== 'Deployment' || o.metadata.name !== 'detector')).toEqual(overlay.filter((o) => o.kind !== 'Deployment' || o.metadata.name !== 'detector'));
+  });
+});
+
 describe('components/metrics-scrape', () => {
   it('opens only the metrics ports, only from the monitoring namespace', () => {
     const objects = withTempKustomization(
@@ -451,16 +467,5 @@ describe('components/metrics-scrape', () => {
     expect(policy.spec.ingress).toEqual([
       { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
     ]);
-  });
-});
-
-describe('README', () => {
-  it('documents every overlay, the render and arm64 commands and the buildx command', () => {
-    const readme = fs.readFileSync(path.join(K8S_DIR, 'README.md'), 'utf8');
-    for (const overlay of Object.keys(EXPECTED)) expect(readme).toContain(`overlays/${overlay}`);
-    expect(readme).toMatch(/npm run (-s )?k8s:render -- <overlay>/);
-    expect(readme).toContain('npm run test:arm64');
-    expect(readme).toMatch(/docker buildx build --platform linux\/amd64,linux\/arm64/);
-    expect(readme).toContain('taskset');
   });
 });

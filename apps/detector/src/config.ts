@@ -1,20 +1,21 @@
 // Every setting of the detector, read from the environment once at start. Defaults live here
 // and only here; the README's table lists the same names.
 import * as path from 'node:path';
-import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS, type BuiltinModel } from './model/builtin';
 import { availableCpus, ConfigError, envBool, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
 
 export const DEFAULT_MODEL_DIR = 'models';
+/** Served when neither MODEL_PATH nor MODEL_NAME is set. */
+export const DEFAULT_MODEL_NAME = 'faceapi-ssd-mobilenetv1';
 
 export interface DetectorConfig {
   host: string;
   port: number;
   /** Prometheus /metrics over HTTP. */
   metricsPort: number;
-  /** The ONNX model served. */
+  /** The ONNX model served: MODEL_PATH, else the built-in model MODEL_NAME in ./models. */
   modelPath: string;
-  /** Set when MODEL_PATH was not: this built-in model is written into the model folder if missing. */
-  builtinModel?: BuiltinModel;
+  /** Set when MODEL_PATH was not: the built-in model expected at modelPath (made by `model prepare`). */
+  builtinModel?: string;
   /** Piscina workers, each holding one onnxruntime session. */
   poolSize: number;
   /** onnxruntime intra-op threads per session. */
@@ -58,7 +59,8 @@ function tls(env: Env): { tlsCert?: string; tlsKey?: string; tlsClientCa?: strin
 
 export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus()): DetectorConfig {
   const modelPathSetting = envOptionalString(env, 'MODEL_PATH');
-  const builtinModel = envEnum(env, 'MODEL_NAME', BUILTIN_MODEL_NAMES, 'faceapi-ssd-mobilenetv1');
+  const builtinModel = envString(env, 'MODEL_NAME', DEFAULT_MODEL_NAME);
+  if (!/^[a-z0-9][a-z0-9.-]*$/.test(builtinModel)) throw new ConfigError(`MODEL_NAME must be a model name such as ${DEFAULT_MODEL_NAME}, got '${builtinModel}'`);
   const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', 1, { min: 1, max: 256 });
   // Workers x threads must fit the CPU quota, or ORT threads fight each other for it.
   const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
@@ -66,7 +68,7 @@ export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus(
     host: envString(env, 'DETECTOR_HOST', '0.0.0.0'),
     port: envInt(env, 'DETECTOR_PORT', 50052, { min: 0, max: 65535 }),
     metricsPort: envInt(env, 'DETECTOR_METRICS_PORT', 9464, { min: 0, max: 65535 }),
-    modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, BUILTIN_MODELS[builtinModel].file)),
+    modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, `${builtinModel}.onnx`)),
     builtinModel: modelPathSetting === undefined ? builtinModel : undefined,
     poolSize,
     intraOpThreads,

@@ -23,7 +23,6 @@ import {
 import { DynamicBatcher } from './batching/dynamic-batcher';
 import { loadDetectorConfig, type DetectorConfig } from './config';
 import { DetectorMetrics } from './metrics';
-import { BUILTIN_MODELS } from './model/builtin';
 import { loadModel } from './model/load-model';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
@@ -67,11 +66,12 @@ async function main(): Promise<void> {
     log.info('stopped');
   });
 
-  if (config.builtinModel) {
-    const { created } = await BUILTIN_MODELS[config.builtinModel].prepare(path.dirname(config.modelPath));
-    if (created) log.info('wrote the built-in model', { model: config.builtinModel, path: config.modelPath });
-  } else if (!existsSync(config.modelPath)) {
-    throw new Error(`MODEL_PATH ${config.modelPath} does not exist`);
+  if (!existsSync(config.modelPath)) {
+    throw new Error(
+      config.builtinModel
+        ? `model ${config.builtinModel} is not in ${path.dirname(config.modelPath)}: make it with \`npm run -s model -- prepare ${config.builtinModel}\` (npm start does), or set MODEL_PATH`
+        : `MODEL_PATH ${config.modelPath} does not exist`,
+    );
   }
   const model = await loadModel(config.modelPath);
   if (!model.carriesSpec) log.warn('model carries no SSD spec; serving it as chuanqi305 MobileNet-SSD VOC 300', { modelPath: model.path });

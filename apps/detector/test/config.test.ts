@@ -8,10 +8,10 @@ describe('detector configuration', () => {
     expect(config.modelPath).toBe(path.resolve('models/faceapi-ssd-mobilenetv1.onnx'));
   });
 
-  it('switches to the built-in VOC model by name', () => {
+  it('finds another built-in model by name in ./models, and refuses a name that is a path', () => {
     const config = loadDetectorConfig({ MODEL_NAME: 'mobilenet-ssd-voc-300' }, 2);
     expect(config).toMatchObject({ builtinModel: 'mobilenet-ssd-voc-300', modelPath: path.resolve('models/mobilenet-ssd-voc-300.onnx') });
-    expect(() => loadDetectorConfig({ MODEL_NAME: 'yolo' }, 2)).toThrow('MODEL_NAME must be one of faceapi-ssd-mobilenetv1, mobilenet-ssd-voc-300');
+    expect(() => loadDetectorConfig({ MODEL_NAME: '../etc/passwd' }, 2)).toThrow("MODEL_NAME must be a model name such as faceapi-ssd-mobilenetv1, got '../etc/passwd'");
   });
 
   it('keeps workers x threads within the CPUs when only threads are set', () => {
