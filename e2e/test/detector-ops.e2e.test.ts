@@ -1,12 +1,11 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
 import { callUnary } from '@edge-ssd/service-kit';
-import { builtinModel, healthOf, jpegs, metricValue, REPO_ROOT, scrapeMetrics, startService, until, waitForLine, type RunningService } from '../src';
+import { builtinModel, healthOf, jpegs, metricValue, scrapeMetrics, startService, until, waitForLine, type RunningService } from '../src';
 
 const running: RunningService[] = [];
 const clients: grpc.Client[] = [];

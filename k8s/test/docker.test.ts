@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { renderOverlay } from '../src/render';
-import { parseDockerfile } from './support/dockerfile';
+import { parseDockerfile, type Stage } from './support/dockerfile';
 import { type Deployment, byKind, parseStream } from './support/manifests';
 
 const ROOT = path.resolve(__dirname, '..', '..');
