@@ -50,7 +50,8 @@ if (!modelPath) {
 function start(name, script, childEnv, onLine) {
   // Detached (a process group of its own): a Ctrl-C reaches only this script, which then sends each
   // child one SIGTERM, so they drain instead of taking the terminal's SIGINT and ours as two signals.
-  const child = spawn(process.execPath, [path.join(root, script)], { env: { ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  // MALLOC_ARENA_MAX as in the container images (docker/Dockerfile): fewer arenas keep less freed memory.
+  const child = spawn(process.execPath, [path.join(root, script)], { env: { MALLOC_ARENA_MAX: '2', ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   children.push(child);
   readline.createInterface({ input: child.stdout }).on('line', (line) => {
     process.stdout.write(line + '\n');

@@ -92,6 +92,13 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
     out.push(`One 320x240 JPEG per call, 1 client, alternating: detector ${spread(small.detector, 2)} ms, through the gateway ${spread(small.gateway, 2)} ms.`);
     out.push('');
   }
+  const optionsCost = report['optionsCostMs'] as { default: Summary; largest: Summary } | undefined;
+  if (optionsCost) {
+    out.push(
+      `Post-processing bound: 32 one-pixel raw images per call to the detector, alternating: default options ${spread(optionsCost.default)} ms, every candidate kept with top_k = keep_top_k = 200 (the server maxima) ${spread(optionsCost.largest)} ms; larger values are refused (INVALID_ARGUMENT).`,
+    );
+    out.push('');
+  }
   out.push('## Pool size x intra-op threads (8 clients, detector alone)');
   out.push('');
   out.push(table(['workers', 'threads each', 'images/s', 'latency p50 ms'], report.grid.map((g) => [String(g.poolSize), String(g.threads), spread(g.result.imagesPerSecond), f1(g.result.latencyMs.median)])));

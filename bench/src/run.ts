@@ -5,7 +5,8 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
-import { REPO_ROOT } from '@edge-ssd/e2e';
+import { onePixelRaw, REPO_ROOT } from '@edge-ssd/e2e';
+import { callUnary } from '@edge-ssd/service-kit';
 import { barChartSvg } from './chart';
 import { benchConvert } from './convert';
 import { benchImages } from './images';
@@ -16,6 +17,9 @@ import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
 import { renderMarkdown, type BenchReport, type Goal } from './report';
 import { benchThroughput, detectCall, loadTest, makeClient, mergeThroughput, startServices, type ThroughputCase } from './service';
 import { elapsedMs, ratio, summarize } from './stats';
+
+/** Every candidate kept, at the detector's default server maxima for top_k and keep_top_k. */
+const LARGEST_OPTIONS = { scoreThreshold: 1e-30, iouThreshold: 1, topK: 200, keepTopK: 200 };
 
 const log = (message: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
@@ -69,6 +73,9 @@ async function main(): Promise<void> {
   const viaGateway = makeClient('Gateway', services.gateway!.port);
   const throughput: ThroughputCase[] = [];
   const small = { detector: [] as number[], gateway: [] as number[] };
+  // The most post-processing a request may ask for (every candidate kept, top_k and keep_top_k at
+  // the server maxima) next to the default, on 32 one-pixel images that cost nothing else.
+  const options = { default: [] as number[], largest: [] as number[] };
   const smallImage = (await benchImages(1, 320, 240)).jpegs[0]!;
   try {
     await detectCall(direct, images.jpegs);
@@ -90,6 +97,13 @@ async function main(): Promise<void> {
         const t0 = process.hrtime.bigint();
         await detectCall(client, [smallImage]);
         samples.push(elapsedMs(t0));
+      }
+    }
+    for (let i = 0; i < n(10); i++) {
+      for (const [key, opts] of [['default', {}], ['largest', LARGEST_OPTIONS]] as const) {
+        const t0 = process.hrtime.bigint();
+        await callUnary(direct, 'Detect', onePixelRaw(32, opts), { deadline: Date.now() + 120_000 });
+        options[key].push(elapsedMs(t0));
       }
     }
   } finally {
@@ -143,6 +157,7 @@ async function main(): Promise<void> {
     ...(peer.ok
       ? [goal('detector (best of pool x threads, 8 clients) vs OpenCV DNN pipeline (2 threads)', best.result.imagesPerSecond.median / peer.imagesPerSecond.median, '>=', 2.5)]
       : []),
+    goal('request time, largest allowed options vs default (32 one-pixel images)', summarize(options.largest).median / summarize(options.default).median, '<=', 2),
     goal('decode + NMS, many candidates, vs batch-1 inference (1 thread)', post.manyCandidates.medianMs / batch1.latencyMs.median, '<=', 0.05),
     goal('RSS growth after warm-up under load', load.rssGrowth, '<=', 0.1),
     goal('converter time without verification, ms (23 MB MobileNet-SSD)', converter.timeMs.median, '<=', 1000),
@@ -165,6 +180,7 @@ async function main(): Promise<void> {
     converter,
     pipeline,
     smallRequestLatencyMs: { detector: summarize(small.detector), gateway: summarize(small.gateway) },
+    optionsCostMs: { default: summarize(options.default), largest: summarize(options.largest) },
     goals,
     notMeasured: peer.ok ? {} : { 'OpenCV DNN peer': peer.error },
   };

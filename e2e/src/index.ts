@@ -35,17 +35,21 @@ export interface RunningService {
  * line carries the bound ports, so services bind port 0 and never race for a free one).
  */
 export interface StartOptions {
-  /** Working directory (the default model is written under `<cwd>/models`). */
+  /** Working directory. */
   cwd?: string;
+  /** Start the service inside this argv wrapper (e.g. a memory cgroup's). */
+  wrap?(argv: string[]): string[];
   /** Resolve on the "listening" line (ports bound, maybe still loading) instead of "ready". */
   until?: 'listening' | 'ready';
   timeoutMs?: number;
 }
 
 export function startService(name: 'detector' | 'gateway', env: Record<string, string>, options: StartOptions = {}): Promise<RunningService> {
-  const { cwd = REPO_ROOT, until = 'ready', timeoutMs = 180_000 } = options;
+  const { cwd = REPO_ROOT, until = 'ready', timeoutMs = 180_000, wrap = (argv: string[]) => argv } = options;
   const script = path.join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-  const child = spawn(process.execPath, [script], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, ...args] = wrap([process.execPath, script]);
+  // The images' malloc setting (docker/Dockerfile), so memory is measured as deployed.
+  const child = spawn(file!, args, { cwd, env: { MALLOC_ARENA_MAX: '2', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
@@ -140,3 +144,5 @@ export async function healthOf(port: number, service = '', credentials = grpc.cr
     client.close();
   }
 }
+export * from './attacks';
+export * from './cgroup';

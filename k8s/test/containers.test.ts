@@ -34,8 +34,10 @@ function image(ref: string): { workdir: string; env: Record<string, string>; ent
   const last = (op: string) => stage.instructions.filter((i) => i.op === op).pop()?.args;
   const env: Record<string, string> = {};
   for (const i of stage.instructions.filter((x) => x.op === 'ENV')) {
-    const [k, ...v] = i.args.split('=');
-    env[k!] = v.join('=');
+    for (const pair of i.args.split(/\s+/)) {
+      const [k, ...v] = pair.split('=');
+      env[k!] = v.join('=');
+    }
   }
   const exec = (args: string | undefined) => (args === undefined ? [] : (JSON.parse(args) as string[]));
   return { workdir: last('WORKDIR') ?? '/', env, entrypoint: exec(last('ENTRYPOINT')), cmd: exec(last('CMD')) };

@@ -67,7 +67,7 @@ function appConfig(app: App, env: Record<string, string>, cpus?: number) {
     const c = loadGatewayConfig(env);
     return { port: c.port, metricsPort: c.metricsPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
   }
-  const c = loadDetectorConfig(env, cpus);
+  const c = loadDetectorConfig(env, { cpus: cpus ?? 2 });
   return { port: c.port, metricsPort: c.metricsPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
 }
 
@@ -217,7 +217,7 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
   it('sizes the detector pool to its CPU limit', () => {
     const c = appContainer(deployment('detector'));
     const cpuLimit = quantity(c.resources!.limits!.cpu);
-    const config = loadDetectorConfig(containerEnv(c, objects), cpuLimit);
+    const config = loadDetectorConfig(containerEnv(c, objects), { cpus: cpuLimit, memoryBytes: quantity(c.resources!.limits!.memory) });
     expect(config.poolSize * config.intraOpThreads).toBeLessThanOrEqual(cpuLimit);
     expect(config.poolSize * config.intraOpThreads).toBeGreaterThanOrEqual(Math.floor(cpuLimit));
   });
@@ -228,7 +228,7 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
       const d = deployment('detector');
       const c = appContainer(d);
       const env = containerEnv(c, objects);
-      const config = loadDetectorConfig(env, quantity(c.resources!.limits!.cpu));
+      const config = loadDetectorConfig(env, { cpus: quantity(c.resources!.limits!.cpu), memoryBytes: quantity(c.resources!.limits!.memory) });
       expect(config.poolSize).toBe(1);
       expect(config.intraOpThreads).toBe(2);
       expect(env.DETECTOR_CPU_AFFINITY).toBe(board.bigCores);

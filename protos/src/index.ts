@@ -116,3 +116,5 @@ export interface DetectRequestInit {
   images: Array<{ id?: string; encoded?: Uint8Array; raw?: { width: number; height: number; format: PixelFormat | number; data: Uint8Array } }>;
   options?: Partial<DetectOptions>;
 }
+
+export * from './request-scan';

@@ -1,7 +1,22 @@
 // Every setting of the detector, read from the environment once at start. Defaults live here
 // and only here; the README's table lists the same names.
 import * as path from 'node:path';
-import { availableCpus, ConfigError, envBool, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
+import {
+  ConfigError,
+  envBool,
+  envEnum,
+  envInt,
+  envOptionalBytes,
+  envOptionalString,
+  envString,
+  memoryLimit,
+  MiB,
+  hostLimits,
+  type HostLimits,
+  type Env,
+  type LogLevel,
+  type MemoryLimit,
+} from '@edge-ssd/service-kit';
 
 export const DEFAULT_MODEL_DIR = 'models';
 /** Served when neither MODEL_PATH nor MODEL_NAME is set. */
@@ -34,6 +49,15 @@ export interface DetectorConfig {
   /** Largest encoded (or raw) image accepted, in bytes. */
   maxImageBytes: number;
   maxMessageBytes: number;
+  /** The memory the process may use (cgroup limit, DETECTOR_MEMORY_LIMIT, or the fallback); budgets derive from it. */
+  memoryLimit: MemoryLimit;
+  /** Longest wait for memory budget before RESOURCE_EXHAUSTED (the call's deadline may end it sooner). */
+  memoryWaitMs: number;
+  /** Images decoded at once (each holds a libvips working set). */
+  decodeConcurrency: number;
+  /** Server maxima of the per-request options. */
+  maxTopK: number;
+  maxKeepTopK: number;
   /**
    * Connections are closed (GOAWAY, after in-flight calls finish) after this long, so clients
    * re-resolve DNS and find detector pods added since: grpc-js does not poll DNS by itself.
@@ -57,14 +81,19 @@ function tls(env: Env): { tlsCert?: string; tlsKey?: string; tlsClientCa?: strin
   return { tlsCert, tlsKey, tlsClientCa };
 }
 
-export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus()): DetectorConfig {
+/** Largest encoded detection in a response (a label of up to 64 bytes, two boxes, ids, framing). */
+const DETECTION_WIRE_BYTES = 128;
+
+export function loadDetectorConfig(env: Env = process.env, host: HostLimits = hostLimits()): DetectorConfig {
+  const { cpus } = host;
+  const memory = memoryLimit(envOptionalBytes(env, 'DETECTOR_MEMORY_LIMIT', { min: 64 * MiB }), host);
   const modelPathSetting = envOptionalString(env, 'MODEL_PATH');
   const builtinModel = envString(env, 'MODEL_NAME', DEFAULT_MODEL_NAME);
   if (!/^[a-z0-9][a-z0-9.-]*$/.test(builtinModel)) throw new ConfigError(`MODEL_NAME must be a model name such as ${DEFAULT_MODEL_NAME}, got '${builtinModel}'`);
   const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', 1, { min: 1, max: 256 });
   // Workers x threads must fit the CPU quota, or ORT threads fight each other for it.
   const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
-  return {
+  const config: DetectorConfig = {
     host: envString(env, 'DETECTOR_HOST', '0.0.0.0'),
     port: envInt(env, 'DETECTOR_PORT', 50052, { min: 0, max: 65535 }),
     metricsPort: envInt(env, 'DETECTOR_METRICS_PORT', 9464, { min: 0, max: 65535 }),
@@ -79,10 +108,24 @@ export function loadDetectorConfig(env: Env = process.env, cpus = availableCpus(
     maxImagesPerRequest: envInt(env, 'DETECTOR_MAX_IMAGES', 256, { min: 1, max: 100_000 }),
     maxImagePixels: envInt(env, 'DETECTOR_MAX_IMAGE_PIXELS', 4096 * 4096, { min: 1, max: 0x3fff * 0x3fff }),
     maxImageBytes: envInt(env, 'DETECTOR_MAX_IMAGE_BYTES', 32 * MiB, { min: 1 }),
-    maxMessageBytes: envInt(env, 'DETECTOR_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),
+    // A message is read whole before it can be looked at: the largest one is sized to the memory.
+    maxMessageBytes: envInt(env, 'DETECTOR_MAX_MESSAGE_BYTES', Math.min(64 * MiB, Math.max(4 * MiB, Math.floor(memory.bytes / 32 / MiB) * MiB)), { min: 1024, max: 2 ** 31 - 1 }),
+    memoryLimit: memory,
+    memoryWaitMs: envInt(env, 'DETECTOR_MEMORY_WAIT_MS', 10_000, { min: 0 }),
+    decodeConcurrency: envInt(env, 'DETECTOR_DECODE_CONCURRENCY', cpus, { min: 1, max: 256 }),
+    maxTopK: envInt(env, 'DETECTOR_MAX_TOP_K', 200, { min: 1, max: 100_000 }),
+    maxKeepTopK: envInt(env, 'DETECTOR_MAX_KEEP_TOP_K', 200, { min: 1, max: 100_000 }),
     maxConnectionAgeMs: envInt(env, 'DETECTOR_MAX_CONNECTION_AGE_MS', 30_000, { min: 1000 }),
     shutdownGraceMs: envInt(env, 'DETECTOR_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
     ...tls(env),
     logLevel: envEnum(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),
   };
+  // Options never make a response too large to send.
+  const largestResponse = config.maxImagesPerRequest * config.maxKeepTopK * DETECTION_WIRE_BYTES;
+  if (largestResponse > config.maxMessageBytes) {
+    throw new ConfigError(
+      `DETECTOR_MAX_IMAGES (${config.maxImagesPerRequest}) x DETECTOR_MAX_KEEP_TOP_K (${config.maxKeepTopK}) detections may not fit DETECTOR_MAX_MESSAGE_BYTES (${config.maxMessageBytes})`,
+    );
+  }
+  return config;
 }

@@ -8,22 +8,31 @@ import * as grpc from '@grpc/grpc-js';
 // Loaded once on the main thread so the native library stays mapped for the process's life,
 // whatever happens to individual worker threads.
 import 'onnxruntime-node';
-import { loadSsdPackage } from '@edge-ssd/protos';
+import { detectRequestFields, loadSsdPackage, scanDetectRequest, MalformedMessageError } from '@edge-ssd/protos';
 import type { Detection } from '@edge-ssd/ssd-core';
 import {
   addOperationalServices,
   bindServer,
+  ByteBudget,
+  callDeadline,
   createDeferredService,
   createLogger,
   createRegistry,
+  gateInterceptor,
+  Limiter,
+  measuredService,
+  memoryGate,
   onTerminate,
   shutdownServer,
   startMetricsServer,
+  type RequestGuard,
 } from '@edge-ssd/service-kit';
 import { DynamicBatcher } from './batching/dynamic-batcher';
 import { loadDetectorConfig, type DetectorConfig } from './config';
 import { DetectorMetrics } from './metrics';
+import { planMemory, type MemoryPlan } from './memory-plan';
 import { loadModel } from './model/load-model';
+import { sizeNativePools } from './runtime';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
 import type { InferenceItem } from './worker/protocol';
@@ -41,18 +50,44 @@ async function main(): Promise<void> {
   const metrics = new DetectorMetrics(registry);
   const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
 
+  sizeNativePools(config.decodeConcurrency);
+
+  // Set once the model is loaded and the memory planned; until then calls are refused unread.
+  const budgets: { messages?: ByteBudget; pixels?: ByteBudget; classes?: number } = {};
   const { definition, Detector } = loadSsdPackage();
+  const fields = detectRequestFields(definition);
+  const guard: RequestGuard = (bytes) => {
+    try {
+      const counts = scanDetectRequest(bytes, fields);
+      if (counts.images > config.maxImagesPerRequest) return { code: grpc.status.INVALID_ARGUMENT, details: `request has ${counts.images} images; the limit is ${config.maxImagesPerRequest}` };
+      if (budgets.classes !== undefined && counts.classIds > budgets.classes) {
+        return { code: grpc.status.INVALID_ARGUMENT, details: `class_ids has ${counts.classIds} entries, but the model has ${budgets.classes} classes` };
+      }
+      return undefined;
+    } catch (error) {
+      if (error instanceof MalformedMessageError) return { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${error.message}` };
+      throw error;
+    }
+  };
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
     'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
     'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
+    interceptors: [
+      gateInterceptor((method, call) => {
+        if (method.path !== '/ssd.v1.Detector/Detect') return undefined;
+        const messages = budgets.messages;
+        if (!messages) return { beforeRead: () => ({ code: grpc.status.UNAVAILABLE, details: 'detector is loading its model' }) };
+        return memoryGate(messages, { worstCaseBytes: config.maxMessageBytes, factor: 1, maxWaitMs: config.memoryWaitMs, deadline: callDeadline(call) });
+      }),
+    ],
   });
   const health = addOperationalServices(server, definition, ['ssd.v1.Detector']);
   const detector = createDeferredService(['Detect', 'GetModelInfo'], 'detector is loading its model');
-  server.addService(Detector.service, detector.implementation);
+  server.addService(measuredService(Detector.service, { Detect: guard }), detector.implementation);
   const port = await bindServer(server, `${config.host}:${config.port}`, serverCredentials(config));
-  log.info('detector listening', { host: config.host, port, metricsPort: metricsServer.port });
+  log.info('detector listening', { host: config.host, port, metricsPort: metricsServer.port, memoryLimit: config.memoryLimit });
 
   // Filled in once the model is loaded; a SIGTERM may come before that.
   const serving: { pool?: InferencePool; batcher?: DynamicBatcher<InferenceItem, Detection[]> } = {};
@@ -81,6 +116,11 @@ async function main(): Promise<void> {
   );
   serving.pool = pool;
   await pool.ready();
+  // Now the model and the warmed-up sessions are in memory: what is left is for requests.
+  const plan: MemoryPlan = planMemory(config.memoryLimit.bytes, process.memoryUsage.rss(), config.maxMessageBytes);
+  const messages = new ByteBudget(plan.messageBytes, { name: 'detector message budget', maxWaiters: 1024, maxWaitMs: config.memoryWaitMs });
+  const pixels = new ByteBudget(plan.pixelBytes, { name: 'detector pixel budget', maxWaiters: 1024, maxWaitMs: config.memoryWaitMs });
+  metrics.watchMemory(plan, { messages, pixels });
   const batcher = new DynamicBatcher<InferenceItem, Detection[]>(
     { maxBatch: config.maxBatch, maxQueueDelayMs: config.maxQueueDelayMs, maxQueue: config.maxQueue, concurrency: config.poolSize },
     (items) => pool.run(items),
@@ -92,11 +132,21 @@ async function main(): Promise<void> {
     createDetectService({
       batcher,
       modelInfo: model.info,
-      limits: { maxPixels: config.maxImagePixels, maxBytes: config.maxImageBytes, maxImagesPerRequest: config.maxImagesPerRequest },
+      limits: {
+        maxPixels: config.maxImagePixels,
+        maxBytes: config.maxImageBytes,
+        maxImagesPerRequest: config.maxImagesPerRequest,
+        maxTopK: config.maxTopK,
+        maxKeepTopK: config.maxKeepTopK,
+      },
+      pixels,
+      memoryWaitMs: config.memoryWaitMs,
+      decoder: new Limiter(config.decodeConcurrency),
       log,
       record: (code, imageCodes) => metrics.request(code, imageCodes),
     }),
   );
+  Object.assign(budgets, { messages, pixels, classes: model.info.labels.length });
   health.set('SERVING');
   log.info('detector ready', {
     port,
@@ -108,6 +158,7 @@ async function main(): Promise<void> {
     poolSize: config.poolSize,
     intraOpThreads: config.intraOpThreads,
     maxBatch: config.maxBatch,
+    memory: { limit: config.memoryLimit.bytes, limitFrom: config.memoryLimit.source, ...plan },
   });
 }
 

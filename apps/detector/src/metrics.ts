@@ -1,7 +1,8 @@
 // The detector's Prometheus metrics, after Triton's: requests and images by status, time queued
 // vs time in the session, batch sizes, and how busy the pool is.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { statusName } from '@edge-ssd/service-kit';
+import { statusName, type ByteBudget } from '@edge-ssd/service-kit';
+import type { MemoryPlan } from './memory-plan';
 import type { BatcherObserver } from './batching/dynamic-batcher';
 
 export class DetectorMetrics {
@@ -12,6 +13,7 @@ export class DetectorMetrics {
   private readonly batchSize: Histogram;
   private readonly dropped: Counter<'reason'>;
   private readonly enqueued: Counter;
+  private readonly reruns: Counter<'mode'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -32,6 +34,12 @@ export class DetectorMetrics {
     this.batchSize = new Histogram({ name: 'detector_batch_size', help: 'Images per session run', buckets: [1, 2, 4, 8, 16, 32, 64], registers });
     this.enqueued = new Counter({ name: 'detector_enqueued_images_total', help: 'Images accepted into the queue', registers });
     this.dropped = new Counter({ name: 'detector_dropped_images_total', help: 'Queued images dropped before running', labelNames: ['reason'], registers });
+    this.reruns = new Counter({
+      name: 'detector_batch_reruns_total',
+      help: 'Failed session runs run again: whole (first failure) or one image at a time (second failure)',
+      labelNames: ['mode'],
+      registers,
+    });
   }
 
   observer(): BatcherObserver {
@@ -43,6 +51,7 @@ export class DetectorMetrics {
       },
       batchFinished: (_size, runMs) => this.inferenceSeconds.observe(runMs / 1000),
       dropped: (reason) => this.dropped.inc({ reason }),
+      rerun: (mode, size) => this.reruns.inc({ mode }, mode === 'single' ? size : 1),
     };
   }
 
@@ -53,6 +62,23 @@ export class DetectorMetrics {
     } });
     new Gauge({ name: 'detector_pool_utilization', help: 'Fraction of worker capacity in use', registers: [this.registry], collect() {
       this.set(read.utilization());
+    } });
+  }
+
+  /** The memory plan and how much of each budget is held and awaited, read when scraped. */
+  watchMemory(plan: MemoryPlan, budgets: Record<'messages' | 'pixels', ByteBudget>): void {
+    const registers = [this.registry];
+    const limit = new Gauge({ name: 'detector_memory_plan_bytes', help: 'How the memory limit is divided (part: limit, baseline, headroom, messages, pixels)', labelNames: ['part'], registers });
+    limit.set({ part: 'limit' }, plan.limitBytes);
+    limit.set({ part: 'baseline' }, plan.baselineBytes);
+    limit.set({ part: 'headroom' }, plan.headroomBytes);
+    limit.set({ part: 'messages' }, plan.messageBytes);
+    limit.set({ part: 'pixels' }, plan.pixelBytes);
+    new Gauge({ name: 'detector_memory_budget_in_use_bytes', help: 'Bytes of a budget reserved by requests', labelNames: ['budget'], registers, collect() {
+      for (const [name, budget] of Object.entries(budgets)) this.set({ budget: name }, budget.inUse);
+    } });
+    new Gauge({ name: 'detector_memory_budget_waiting', help: 'Requests waiting for a budget', labelNames: ['budget'], registers, collect() {
+      for (const [name, budget] of Object.entries(budgets)) this.set({ budget: name }, budget.waiting);
     } });
   }
 

@@ -58,6 +58,23 @@ describe('dynamic batching', () => {
     expect(b.queued).toBe(3);
   });
 
+  it('holds queue places for a request whose images are still decoding, all or none', async () => {
+    const runner = controlledRunner();
+    const b = batcher({ maxBatch: 1, maxQueue: 4 }, runner.run);
+    const slots = b.reserve(3, open);
+    expect(() => b.reserve(2, open)).toThrow(QueueFullError);
+    const first = slots.submit(1);
+    // 1 left the queue for the idle worker; 2 places are still held.
+    expect(() => b.submit([7, 8, 9], open)).toThrow(QueueFullError);
+    // Two places were never used (their images failed to decode): they are given back.
+    slots.release();
+    const more = b.submit([2, 3, 4], open);
+    await runner.finishNext();
+    await runner.finishNext();
+    expect(await first).toBe(10);
+    expect(await more[0]).toBe(20);
+  });
+
   it('drops queued work whose deadline passed or whose caller cancelled, without running it', async () => {
     let now = 1000;
     const runner = controlledRunner();
@@ -103,16 +120,59 @@ describe('dynamic batching', () => {
     expect(runner.batches).toEqual([[1, 2]]);
   });
 
-  it('fails every image of a batch whose run fails, and keeps serving', async () => {
-    let calls = 0;
-    const b = batcher({ maxBatch: 2 }, async (items) => {
-      if (calls++ === 0) throw new Error('session failed');
+  it('runs a failed batch once more, and loses no image when the failure was passing', async () => {
+    const runs: number[][] = [];
+    const reruns: string[] = [];
+    const b = new DynamicBatcher<number, number>(
+      { maxBatch: 4, maxQueueDelayMs: 0, maxQueue: 100, concurrency: 1 },
+      async (items) => {
+        runs.push(items);
+        if (runs.length === 1) throw new Error('worker died');
+        return items.map((x) => x * 10);
+      },
+      { rerun: (mode, size) => reruns.push(`${mode}:${size}`) },
+    );
+    // Images of two requests share the failing batch; both are answered.
+    const first = b.submit([1, 2], open);
+    const second = b.submit([3], open);
+    expect(await Promise.all([...first, ...second])).toEqual([10, 20, 30]);
+    expect(runs).toEqual([[1, 2], [1, 2], [3]]);
+    expect(reruns).toEqual(['whole:2']);
+    expect(await Promise.all(b.submit([4], open))).toEqual([40]);
+  });
+
+  it('isolates a poison image: after a second failure each image runs alone and only the poison one fails', async () => {
+    const runs: number[][] = [];
+    const b = batcher({ maxBatch: 4 }, async (items) => {
+      runs.push(items);
+      if (items.includes(13)) throw new Error('session failed on 13');
+      return items.map((x) => x * 10);
+    });
+    const first = b.submit([11], open);
+    const shared = [...b.submit([12], open), ...b.submit([13, 14], open)];
+    // 11 runs alone (the worker was idle); [12, 13, 14] then fails twice and is split.
+    expect(await first[0]).toBe(110);
+    expect(await shared[0]).toBe(120);
+    await expect(shared[1]).rejects.toThrow('session failed on 13');
+    expect(await shared[2]).toBe(140);
+    expect(runs).toEqual([[11], [12, 13, 14], [12, 13, 14], [12], [13], [14]]);
+  });
+
+  it('does not re-run images whose caller has left meanwhile', async () => {
+    let cancelled = false;
+    const leaving: JobContext = { deadline: Infinity, isCancelled: () => cancelled };
+    const runs: number[][] = [];
+    const b = batcher({ maxBatch: 4 }, async (items) => {
+      runs.push(items);
+      if (runs.length === 1) {
+        cancelled = true;
+        throw new Error('worker died');
+      }
       return items;
     });
-    const failed = b.submit([1, 2], open);
-    await expect(Promise.all(failed)).rejects.toThrow('session failed');
-    await expect(failed[1]).rejects.toThrow('session failed');
-    expect(await Promise.all(b.submit([3], open))).toEqual([3]);
+    const gone = b.submit([1], leaving);
+    await expect(gone[0]).rejects.toBeInstanceOf(JobDroppedError);
+    expect(runs).toEqual([[1]]);
   });
 
   it('drains: refuses new work, finishes what was queued, then resolves', async () => {

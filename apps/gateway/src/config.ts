@@ -1,7 +1,21 @@
 // Every setting of the gateway, read from the environment once at start. Defaults live here
 // and only here; the README's table lists the same names.
 import { readFileSync } from 'node:fs';
-import { ConfigError, envEnum, envInt, envOptionalString, envString, MiB, type Env, type LogLevel } from '@edge-ssd/service-kit';
+import {
+  ConfigError,
+  envEnum,
+  envInt,
+  envOptionalBytes,
+  envOptionalString,
+  envString,
+  hostLimits,
+  memoryLimit,
+  MiB,
+  type Env,
+  type HostLimits,
+  type LogLevel,
+  type MemoryLimit,
+} from '@edge-ssd/service-kit';
 import { parseTokenFile } from './security/auth';
 import { parseDetectorTarget, type DetectorTarget } from './upstream/detector-target';
 
@@ -21,10 +35,18 @@ export interface GatewayConfig {
   maxAttempts: number;
   retryInitialBackoffMs: number;
   retryMaxBackoffMs: number;
+  /** Shortest time one detector call is given; each gets at least its share of the time left (dispatch.ts). */
+  attemptTimeoutMs: number;
   /** Detect calls in progress at once; beyond it, RESOURCE_EXHAUSTED at once. */
   maxConcurrency: number;
   maxImagesPerRequest: number;
   maxMessageBytes: number;
+  /** Longest `class_ids` accepted, counted before the request is decoded. */
+  maxClassIds: number;
+  /** The memory the process may use (cgroup limit, GATEWAY_MEMORY_LIMIT, or the fallback); budgets derive from it. */
+  memoryLimit: MemoryLimit;
+  /** Longest wait for memory before RESOURCE_EXHAUSTED (a waiting call's body is not read yet: it costs nothing). */
+  memoryWaitMs: number;
   /** Deadline given to detector calls when the client set none. */
   defaultDeadlineMs: number;
   shutdownGraceMs: number;
@@ -57,7 +79,8 @@ function pair(env: Env, certName: string, keyName: string): { cert?: string; key
   return { cert, key };
 }
 
-export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+export function loadGatewayConfig(env: Env = process.env, host: HostLimits = hostLimits()): GatewayConfig {
+  const memory = memoryLimit(envOptionalBytes(env, 'GATEWAY_MEMORY_LIMIT', { min: 32 * MiB }), host);
   const listener = pair(env, 'GATEWAY_TLS_CERT', 'GATEWAY_TLS_KEY');
   const client = pair(env, 'GATEWAY_DETECTOR_TLS_CERT', 'GATEWAY_DETECTOR_TLS_KEY');
   const detectorTlsCa = envOptionalString(env, 'GATEWAY_DETECTOR_TLS_CA');
@@ -74,9 +97,14 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     maxAttempts: envInt(env, 'GATEWAY_MAX_ATTEMPTS', 3, { min: 1, max: 10 }),
     retryInitialBackoffMs,
     retryMaxBackoffMs: envInt(env, 'GATEWAY_RETRY_MAX_BACKOFF_MS', 1000, { min: retryInitialBackoffMs }),
+    attemptTimeoutMs: envInt(env, 'GATEWAY_ATTEMPT_TIMEOUT_MS', 5_000, { min: 1 }),
     maxConcurrency: envInt(env, 'GATEWAY_MAX_CONCURRENCY', 64, { min: 1 }),
     maxImagesPerRequest: envInt(env, 'GATEWAY_MAX_IMAGES', 256, { min: 1, max: 100_000 }),
-    maxMessageBytes: envInt(env, 'GATEWAY_MAX_MESSAGE_BYTES', 64 * MiB, { min: 1024, max: 2 ** 31 - 1 }),
+    // A message is read whole before it can be looked at: the largest one is sized to the memory.
+    maxMessageBytes: envInt(env, 'GATEWAY_MAX_MESSAGE_BYTES', Math.min(64 * MiB, Math.max(4 * MiB, Math.floor(memory.bytes / 16 / MiB) * MiB)), { min: 1024, max: 2 ** 31 - 1 }),
+    maxClassIds: envInt(env, 'GATEWAY_MAX_CLASS_IDS', 1024, { min: 1 }),
+    memoryLimit: memory,
+    memoryWaitMs: envInt(env, 'GATEWAY_MEMORY_WAIT_MS', 30_000, { min: 0 }),
     defaultDeadlineMs: envInt(env, 'GATEWAY_DEFAULT_DEADLINE_MS', 30_000, { min: 1 }),
     shutdownGraceMs: envInt(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
     authTokens: authTokens(env),

@@ -2,9 +2,22 @@
 // the bound ports once it listens. Its health is SERVING while at least one detector is.
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage } from '@edge-ssd/protos';
-import { addOperationalServices, bindServer, createLogger, createRegistry, onTerminate, shutdownServer, startMetricsServer } from '@edge-ssd/service-kit';
+import {
+  addOperationalServices,
+  bindServer,
+  ByteBudget,
+  createLogger,
+  createRegistry,
+  gateInterceptor,
+  measuredService,
+  onTerminate,
+  shutdownServer,
+  startMetricsServer,
+} from '@edge-ssd/service-kit';
 import { loadGatewayConfig } from './config';
 import { GatewayMetrics } from './metrics';
+import { planGatewayMemory, REQUEST_FACTOR } from './memory-plan';
+import { Admission } from './security/admission';
 import { TokenAuth } from './security/auth';
 import { detectorCredentials, serverCredentials } from './security/tls';
 import { Dispatcher } from './service/dispatch';
@@ -19,16 +32,38 @@ async function main(): Promise<void> {
   const metrics = new GatewayMetrics(registry);
   const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
 
-  const { definition, Gateway } = loadSsdPackage();
+  const ssd = loadSsdPackage();
+  const auth = new TokenAuth(config.authTokens);
+  // The modules are loaded and nothing is held yet: what is left of the limit is for calls.
+  const plan = planGatewayMemory(config.memoryLimit.bytes, process.memoryUsage.rss(), config.maxMessageBytes);
+  const requests = new ByteBudget(plan.requestBytes, { name: 'gateway request budget', maxWaiters: config.maxConcurrency, maxWaitMs: config.memoryWaitMs });
+  const operational = new ByteBudget(plan.operationalBytes, { name: 'gateway budget for health and reflection calls', maxWaiters: 1, maxWaitMs: 0 });
+  metrics.watchMemory(plan, { requests, operational });
+  const admission = new Admission({
+    auth,
+    maxConcurrency: config.maxConcurrency,
+    maxMessageBytes: config.maxMessageBytes,
+    maxImagesPerRequest: config.maxImagesPerRequest,
+    maxClassIds: config.maxClassIds,
+    memoryWaitMs: config.memoryWaitMs,
+    requests,
+    operational,
+    requestFactor: REQUEST_FACTOR,
+    inFlight: (delta) => metrics.inFlight.inc(delta),
+  });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
+    interceptors: [gateInterceptor((method, call) => admission.gateFor(method, call))],
   });
-  const health = addOperationalServices(server, definition, ['ssd.v1.Gateway']);
+  const health = addOperationalServices(server, ssd.definition, ['ssd.v1.Gateway']);
   let draining = false;
   const detectors = new DetectorSet({
     credentials: detectorCredentials(config),
     channelOptions: {
+      // The dispatcher retries on other detectors itself; grpc-js's own retries would keep a copy
+      // of every chunk message sent until its call ends.
+      'grpc.enable_retries': 0,
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
       ...(config.detectorTlsServerName ? { 'grpc.ssl_target_name_override': config.detectorTlsServerName } : {}),
@@ -37,8 +72,11 @@ async function main(): Promise<void> {
     log,
     onHealthChange: (healthy) => {
       metrics.healthyDetectors.set(healthy);
-      if (!draining) health.set(healthy > 0 ? 'SERVING' : 'NOT_SERVING');
+      // Readiness follows the detectors; liveness ('') does not: a gateway whose detectors are
+      // down is not broken, and restarting it would not bring them back.
+      if (!draining) health.setOne('ssd.v1.Gateway', healthy > 0 ? 'SERVING' : 'NOT_SERVING');
     },
+    onRemoved: (address) => metrics.forgetDetector(address),
   });
 
   const refresh = async (): Promise<void> => {
@@ -56,24 +94,23 @@ async function main(): Promise<void> {
   const dispatcher = new Dispatcher(
     detectors,
     config.chunkSize,
-    { maxAttempts: config.maxAttempts, initialBackoffMs: config.retryInitialBackoffMs, maxBackoffMs: config.retryMaxBackoffMs },
+    { maxAttempts: config.maxAttempts, initialBackoffMs: config.retryInitialBackoffMs, maxBackoffMs: config.retryMaxBackoffMs, attemptTimeoutMs: config.attemptTimeoutMs },
+    log,
     metrics.observer(),
   );
   server.addService(
-    Gateway.service,
+    measuredService(ssd.Gateway.service, { Detect: admission.detectGuard(ssd) }),
     createGatewayService({
       dispatcher,
       detectors,
-      auth: new TokenAuth(config.authTokens),
       maxImagesPerRequest: config.maxImagesPerRequest,
-      maxConcurrency: config.maxConcurrency,
       defaultDeadlineMs: config.defaultDeadlineMs,
       log,
       record: (code, imageCodes) => metrics.request(code, imageCodes),
-      inFlight: (delta) => metrics.inFlight.inc(delta),
     }),
   );
   const port = await bindServer(server, `${config.host}:${config.port}`, serverCredentials(config));
+  health.setOne('', 'SERVING');
   log.info('gateway ready', {
     host: config.host,
     port,
@@ -81,6 +118,8 @@ async function main(): Promise<void> {
     tls: config.tlsCert !== undefined,
     auth: config.authTokens.length > 0,
     detectors: detectors.addresses(),
+    maxMessageBytes: config.maxMessageBytes,
+    memory: { limit: config.memoryLimit.bytes, limitFrom: config.memoryLimit.source, ...plan },
   });
 
   onTerminate(async (signal) => {

@@ -2,7 +2,8 @@
 // every detector as the gateway sees it.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import * as grpc from '@grpc/grpc-js';
-import { statusName } from '@edge-ssd/service-kit';
+import { statusName, type ByteBudget } from '@edge-ssd/service-kit';
+import type { GatewayMemoryPlan } from './memory-plan';
 import type { DispatchObserver } from './service/dispatch';
 
 export class GatewayMetrics {
@@ -12,8 +13,10 @@ export class GatewayMetrics {
   private readonly detectorSeconds: Histogram<'detector' | 'code'>;
   readonly inFlight: Gauge;
   readonly healthyDetectors: Gauge;
+  /** Status codes seen per detector, so its series can be removed when it leaves. */
+  private readonly seen = new Map<string, Set<string>>();
 
-  constructor(registry: Registry) {
+  constructor(private readonly registry: Registry) {
     const registers = [registry];
     this.requests = new Counter({ name: 'gateway_requests_total', help: 'Detect calls by gRPC status', labelNames: ['code'], registers });
     this.images = new Counter({ name: 'gateway_images_total', help: 'Images by per-image status', labelNames: ['code'], registers });
@@ -31,9 +34,34 @@ export class GatewayMetrics {
 
   observer(): DispatchObserver {
     return {
-      attempt: (detector, code, seconds) => this.detectorSeconds.observe({ detector, code: statusName(code) }, seconds),
+      attempt: (detector, code, seconds) => {
+        const name = statusName(code);
+        this.detectorSeconds.observe({ detector, code: name }, seconds);
+        let codes = this.seen.get(detector);
+        if (!codes) this.seen.set(detector, (codes = new Set()));
+        codes.add(name);
+      },
       retry: (code) => this.retries.inc({ code: statusName(code) }),
     };
+  }
+
+  /** A detector left the set: its series go, so gone pods do not pile up in every scrape. */
+  forgetDetector(address: string): void {
+    for (const code of this.seen.get(address) ?? []) this.detectorSeconds.remove({ detector: address, code });
+    this.seen.delete(address);
+  }
+
+  watchMemory(plan: GatewayMemoryPlan, budgets: Record<'requests' | 'operational', ByteBudget>): void {
+    const registers = [this.registry];
+    const parts = new Gauge({ name: 'gateway_memory_plan_bytes', help: 'How the memory limit is divided (part: limit, baseline, headroom, operational, requests)', labelNames: ['part'], registers });
+    parts.set({ part: 'limit' }, plan.limitBytes);
+    parts.set({ part: 'baseline' }, plan.baselineBytes);
+    parts.set({ part: 'headroom' }, plan.headroomBytes);
+    parts.set({ part: 'operational' }, plan.operationalBytes);
+    parts.set({ part: 'requests' }, plan.requestBytes);
+    new Gauge({ name: 'gateway_memory_budget_in_use_bytes', help: 'Bytes of a budget reserved by calls', labelNames: ['budget'], registers, collect() {
+      for (const [name, budget] of Object.entries(budgets)) this.set({ budget: name }, budget.inUse);
+    } });
   }
 
   request(code: grpc.status, imageCodes: grpc.status[]): void {

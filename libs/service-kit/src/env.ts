@@ -45,3 +45,22 @@ export function envEnum<T extends string>(env: Env, name: string, allowed: reado
   }
   return text as T;
 }
+
+const UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30 };
+
+/** A byte count as Kubernetes writes quantities: 1073741824, 1024Mi, 1Gi, 512M. */
+export function parseBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([kKmMgG]i?)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const value = Number(match[1]) * UNITS[(match[2] ?? '').toLowerCase()]!;
+  return Number.isFinite(value) ? Math.floor(value) : undefined;
+}
+
+export function envOptionalBytes(env: Env, name: string, range: { min?: number } = {}): number | undefined {
+  const text = raw(env, name);
+  if (text === undefined) return undefined;
+  const value = parseBytes(text);
+  if (value === undefined) throw new ConfigError(`${name} must be a byte count such as 1073741824, 1024Mi or 1Gi, got "${text}"`);
+  if (range.min !== undefined && value < range.min) throw new ConfigError(`${name} must be >= ${range.min} bytes, got ${value}`);
+  return value;
+}

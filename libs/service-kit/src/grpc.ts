@@ -38,18 +38,29 @@ type UnaryMethod<Req, Res> = (
   callback: (error: grpc.ServiceError | null, response?: Res) => void,
 ) => grpc.ClientUnaryCall;
 
-/** Calls a unary method of a client made by loadPackageDefinition, as a promise. */
+/**
+ * Calls a unary method of a client made by loadPackageDefinition, as a promise. Aborting `signal`
+ * cancels the call (it then rejects with CANCELLED).
+ */
 export function callUnary<Req, Res>(
   client: grpc.Client,
   method: string,
   request: Req,
   options: grpc.CallOptions = {},
   metadata: grpc.Metadata = new grpc.Metadata(),
+  signal?: AbortSignal,
 ): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod<Req, Res> | undefined>)[method];
   if (typeof fn !== 'function') return Promise.reject(new Error(`client has no method ${method}`));
+  if (signal?.aborted) return Promise.reject(grpcError(grpc.status.CANCELLED, 'cancelled'));
   return new Promise((resolve, reject) => {
-    fn.call(client, request, metadata, options, (error, response) => (error ? reject(error) : resolve(response as Res)));
+    const onAbort = (): void => call.cancel();
+    const call = fn.call(client, request, metadata, options, (error, response) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (error) reject(error);
+      else resolve(response as Res);
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

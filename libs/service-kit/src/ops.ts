@@ -8,6 +8,8 @@ import { ReflectionService } from '@grpc/reflection';
 export interface Health {
   /** Sets the whole server ('') and each named service at once. */
   set(status: ServingStatus): void;
+  /** Sets one name: '' (the server as a whole, what liveness asks) or a service (readiness). */
+  setOne(service: string, status: ServingStatus): void;
 }
 
 export function addOperationalServices(server: grpc.Server, definition: PackageDefinition, services: string[]): Health {
@@ -15,5 +17,5 @@ export function addOperationalServices(server: grpc.Server, definition: PackageD
   const health = new HealthImplementation(Object.fromEntries(names.map((name) => [name, 'NOT_SERVING' as ServingStatus])));
   health.addToServer(server);
   new ReflectionService(definition).addToServer(server);
-  return { set: (status) => names.forEach((name) => health.setStatus(name, status)) };
+  return { set: (status) => names.forEach((name) => health.setStatus(name, status)), setOne: (name, status) => health.setStatus(name, status) };
 }

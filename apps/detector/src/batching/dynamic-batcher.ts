@@ -5,6 +5,10 @@
 //
 // Work only leaves the queue for a worker, so a deadline or a cancellation that arrives while
 // it waits drops it without running: nothing is ever aborted mid-inference.
+//
+// A failed run (a session error, a worker that died) loses no image: the batch runs once more,
+// and if it fails again each image runs alone, so only an image that fails by itself (a poison
+// image) is answered with the error; the other requests' images in that batch are served.
 
 export interface BatcherLimits {
   maxBatch: number;
@@ -41,6 +45,8 @@ export interface BatcherObserver {
   batchStarted?(size: number, waitedMs: number[]): void;
   batchFinished?(size: number, runMs: number, error?: unknown): void;
   dropped?(reason: DropReason): void;
+  /** A failed batch is run again: whole (its first failure) or image by image (its second). */
+  rerun?(mode: 'whole' | 'single', size: number): void;
 }
 
 interface Job<I, R> {
@@ -51,9 +57,20 @@ interface Job<I, R> {
   reject(error: unknown): void;
 }
 
+/** Queue places held for a request whose images are still being decoded. */
+export interface QueueSlots<I, R> {
+  /** Queues one image into a held place. */
+  submit(item: I): Promise<R>;
+  /** Gives back the places not used. */
+  release(): void;
+}
+
 export class DynamicBatcher<I, R> {
   private readonly queue: Job<I, R>[] = [];
   private head = 0;
+  /** Places held by reserve() and not yet used. */
+  private reserved = 0;
+  private holdPump = false;
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -78,17 +95,44 @@ export class DynamicBatcher<I, R> {
 
   /** Queues every item or none; one promise per item, settled with its own result. */
   submit(items: readonly I[], context: JobContext): Promise<R>[] {
-    if (this.closed) throw new JobDroppedError('closed');
-    if (this.queued + items.length > this.limits.maxQueue) {
-      throw new QueueFullError(`detector queue is full (${this.queued} of ${this.limits.maxQueue} images waiting)`);
+    const slots = this.reserve(items.length, context);
+    // Queued together, then pumped once: they can leave in one batch.
+    this.holdPump = true;
+    try {
+      return items.map((item) => slots.submit(item));
+    } finally {
+      this.holdPump = false;
+      this.pump();
     }
-    const enqueuedAt = this.now();
-    const promises = items.map(
-      (item) => new Promise<R>((resolve, reject) => this.queue.push({ item, context, enqueuedAt, resolve, reject })),
-    );
-    this.observer.enqueued?.(items.length);
-    this.pump();
-    return promises;
+  }
+
+  /**
+   * Holds `count` queue places, all or none (QueueFullError), for images that are queued one by
+   * one as they are decoded: a request is refused at once or never for want of queue space.
+   */
+  reserve(count: number, context: JobContext): QueueSlots<I, R> {
+    if (this.closed) throw new JobDroppedError('closed');
+    if (this.queued + this.reserved + count > this.limits.maxQueue) {
+      throw new QueueFullError(`detector queue is full (${this.queued + this.reserved} of ${this.limits.maxQueue} images waiting or being decoded)`);
+    }
+    this.reserved += count;
+    let left = count;
+    return {
+      submit: (item) => {
+        if (left === 0) throw new RangeError('no queue place left');
+        left--;
+        this.reserved--;
+        if (this.closed) return Promise.reject(new JobDroppedError('closed'));
+        const promise = new Promise<R>((resolve, reject) => this.queue.push({ item, context, enqueuedAt: this.now(), resolve, reject }));
+        this.observer.enqueued?.(1);
+        if (!this.holdPump) this.pump();
+        return promise;
+      },
+      release: () => {
+        this.reserved -= left;
+        left = 0;
+      },
+    };
   }
 
   /** Refuses new work, lets queued and running work finish, resolves when idle. */
@@ -144,28 +188,63 @@ export class DynamicBatcher<I, R> {
     this.running++;
     const started = this.now();
     this.observer.batchStarted?.(batch.length, batch.map((job) => started - job.enqueuedAt));
-    let outcome: Promise<R[]>;
-    try {
-      outcome = this.runBatch(batch.map((job) => job.item));
-    } catch (error) {
-      outcome = Promise.reject(error);
-    }
-    outcome
+    this.execute(batch)
       .then(
         (results) => {
-          if (results.length !== batch.length) throw new Error(`batch of ${batch.length} returned ${results.length} results`);
           this.observer.batchFinished?.(batch.length, this.now() - started);
           batch.forEach((job, i) => job.resolve(results[i]!));
         },
+        (error: unknown) => {
+          this.observer.batchFinished?.(batch.length, this.now() - started, error);
+          return this.recover(batch);
+        },
       )
-      .catch((error: unknown) => {
-        this.observer.batchFinished?.(batch.length, this.now() - started, error);
-        for (const job of batch) job.reject(error);
-      })
       .finally(() => {
         this.running--;
         this.pump();
       });
+  }
+
+  private async execute(batch: readonly Job<I, R>[]): Promise<R[]> {
+    const results = await this.runBatch(batch.map((job) => job.item));
+    if (results.length !== batch.length) throw new Error(`batch of ${batch.length} returned ${results.length} results`);
+    return results;
+  }
+
+  /** After a failed run: once more whole, then image by image; each job settles exactly once. */
+  private async recover(batch: Job<I, R>[]): Promise<void> {
+    let live = this.withoutDropped(batch);
+    if (live.length === 0) return;
+    this.observer.rerun?.('whole', live.length);
+    try {
+      const results = await this.execute(live);
+      live.forEach((job, i) => job.resolve(results[i]!));
+      return;
+    } catch {
+      // Fails again: some image may be the cause. Find it by running each alone.
+    }
+    live = this.withoutDropped(live);
+    for (const job of live) {
+      if (this.withoutDropped([job]).length === 0) continue;
+      this.observer.rerun?.('single', 1);
+      try {
+        job.resolve((await this.execute([job]))[0]!);
+      } catch (error) {
+        job.reject(error);
+      }
+    }
+  }
+
+  /** The jobs still wanted; those whose deadline passed or whose caller left are dropped. */
+  private withoutDropped(jobs: Job<I, R>[]): Job<I, R>[] {
+    const now = this.now();
+    return jobs.filter((job) => {
+      const reason: DropReason | undefined = now >= job.context.deadline ? 'deadline' : job.context.isCancelled() ? 'cancelled' : undefined;
+      if (!reason) return true;
+      this.observer.dropped?.(reason);
+      job.reject(new JobDroppedError(reason));
+      return false;
+    });
   }
 
   private schedule(delayMs: number): void {

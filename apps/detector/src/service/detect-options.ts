@@ -7,7 +7,13 @@ export class OptionsError extends Error {
   override readonly name = 'OptionsError';
 }
 
-export function toDetectOptions(wire: WireOptions | null | undefined, numClasses: number): DetectOptions {
+/** Server maxima: they bound a request's post-processing time and its response's size. */
+export interface OptionLimits {
+  maxTopK: number;
+  maxKeepTopK: number;
+}
+
+export function toDetectOptions(wire: WireOptions | null | undefined, numClasses: number, limits: OptionLimits): DetectOptions {
   if (!wire) return {};
   const options: DetectOptions = {};
   const { scoreThreshold, iouThreshold, topK, keepTopK, classIds } = wire;
@@ -19,8 +25,11 @@ export function toDetectOptions(wire: WireOptions | null | undefined, numClasses
   }
   if (scoreThreshold > 0) options.scoreThreshold = scoreThreshold;
   if (iouThreshold > 0) options.iouThreshold = iouThreshold;
+  if (topK > limits.maxTopK) throw new OptionsError(`top_k must be at most ${limits.maxTopK}, got ${topK}`);
+  if (keepTopK > limits.maxKeepTopK) throw new OptionsError(`keep_top_k must be at most ${limits.maxKeepTopK}, got ${keepTopK}`);
   if (topK > 0) options.topK = topK;
   if (keepTopK > 0) options.keepTopK = keepTopK;
+  if (classIds.length > numClasses) throw new OptionsError(`class_ids has ${classIds.length} entries, but the model has ${numClasses} classes`);
   if (classIds.length > 0) {
     const bad = classIds.find((id) => id >= numClasses);
     if (bad !== undefined) throw new OptionsError(`class_ids contains ${bad}, but the model has ${numClasses} classes`);

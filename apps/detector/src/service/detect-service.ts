@@ -1,28 +1,62 @@
-// The Detector gRPC service: validates a batch, decodes its images, queues them for the
-// dynamic batcher and answers one result per image, in request order. A bad image fails alone.
+// The Detector gRPC service: validates a batch, then walks its images in order: each image's
+// decoded size is read from its header, its pixels are admitted into the memory budget, and only
+// then is it decoded (a bounded number at once) and queued for the dynamic batcher; its pixels are
+// given back once its run is done. So a request of any number of large images holds at most the
+// budget, and the images of one request stream through instead of all decoding at once. A bad
+// image fails alone; one answer per image, in request order.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, Detection as WireDetection, ImageResult, ModelInfo } from '@edge-ssd/protos';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
-import { callDeadline, grpcError, reply, type Logger } from '@edge-ssd/service-kit';
-import { JobDroppedError, QueueFullError, type DynamicBatcher, type JobContext } from '../batching/dynamic-batcher';
+import { BudgetError, callDeadline, COLLECT_AFTER_BYTES, collectYoung, grpcError, reply, type ByteBudget, type Limiter, type Logger, type Reservation } from '@edge-ssd/service-kit';
+import { JobDroppedError, QueueFullError, type DynamicBatcher, type JobContext, type QueueSlots } from '../batching/dynamic-batcher';
 import type { InferenceItem } from '../worker/protocol';
-import { decodeImage, ImageError, type DecodeLimits } from './image-decode';
-import { OptionsError, toDetectOptions } from './detect-options';
+import { decodeProbed, ImageError, probeImage, type DecodeLimits, type ImageProbe } from './image-decode';
+import { OptionsError, toDetectOptions, type OptionLimits } from './detect-options';
 
 export interface DetectServiceDeps {
   batcher: DynamicBatcher<InferenceItem, Detection[]>;
   modelInfo: ModelInfo;
-  limits: DecodeLimits & { maxImagesPerRequest: number };
+  limits: DecodeLimits & OptionLimits & { maxImagesPerRequest: number };
+  /** Decoded pixels in flight, from admission until the image's run is done. */
+  pixels: ByteBudget;
+  /** How long an image may wait for pixel budget (the call's deadline may end it sooner). */
+  memoryWaitMs: number;
+  decoder: Limiter;
   log: Logger;
   /** Told the outcome of every Detect call: its status and each image's. */
   record?(code: grpc.status, imageCodes: grpc.status[]): void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** What happened to one image: its detections or why it has none. */
 type Outcome = { ok: true; detections: Detection[]; width: number; height: number } | { ok: false; code: grpc.status; message: string };
 
+/** Why a whole request stops: the first request-level error, which every later step sees. */
+class RequestState {
+  failure: grpc.ServiceError | undefined;
+  readonly abort = new AbortController();
+
+  constructor(
+    private readonly context: JobContext,
+    cancelled: AbortSignal,
+  ) {
+    cancelled.addEventListener('abort', () => this.fail(grpcError(grpc.status.CANCELLED, 'cancelled by the client')), { once: true });
+  }
+
+  fail(error: grpc.ServiceError): void {
+    this.failure ??= error;
+    this.abort.abort();
+  }
+
+  /** For the batcher: queued images of a failed or abandoned request are dropped, not run. */
+  get job(): JobContext {
+    return { deadline: this.context.deadline, isCancelled: () => this.failure !== undefined || this.context.isCancelled() };
+  }
+}
+
 export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServiceImplementation {
-  const { batcher, modelInfo, limits, log } = deps;
+  const { batcher, modelInfo, limits, pixels, decoder, log } = deps;
   const record = deps.record ?? (() => undefined);
 
   function parseOptions(request: DetectRequest): DetectOptions {
@@ -30,64 +64,110 @@ export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServic
       throw grpcError(grpc.status.INVALID_ARGUMENT, `request has ${request.images.length} images; the limit is ${limits.maxImagesPerRequest}`);
     }
     try {
-      return toDetectOptions(request.options, modelInfo.labels.length);
+      return toDetectOptions(request.options, modelInfo.labels.length, limits);
     } catch (error) {
       if (error instanceof OptionsError) throw grpcError(grpc.status.INVALID_ARGUMENT, error.message);
       throw error;
     }
   }
 
-  async function detect(request: DetectRequest, context: JobContext): Promise<DetectResponse> {
-    const options = parseOptions(request);
-    const outcomes: Outcome[] = new Array(request.images.length);
-    const items: InferenceItem[] = [];
-    const itemIndex: number[] = [];
-    await Promise.all(
-      request.images.map(async (image, i) => {
-        try {
-          const pixels = await decodeImage(image, limits);
-          // Sizes are kept here: the pixel buffer itself moves to a worker.
-          outcomes[i] = { ok: true, detections: [], width: pixels.width, height: pixels.height };
-          items.push({ image: pixels, options });
-          itemIndex.push(i);
-        } catch (error) {
-          if (!(error instanceof ImageError)) throw error;
-          outcomes[i] = { ok: false, code: error.code, message: error.message };
-        }
-      }),
-    );
-    if (context.isCancelled()) throw grpcError(grpc.status.CANCELLED, 'cancelled by the client');
-    let pending: Promise<Detection[]>[];
+  /** Decodes an admitted image, runs it, and gives its pixels back however that ends. */
+  async function serveImage(
+    request: DetectRequest,
+    i: number,
+    probe: ImageProbe,
+    admitted: Reservation,
+    options: DetectOptions,
+    slots: QueueSlots<InferenceItem, Detection[]>,
+    state: RequestState,
+  ): Promise<Outcome> {
     try {
-      pending = batcher.submit(items, context);
+      const image = await decoder.run(() => decodeProbed(request.images[i]!, probe, limits));
+      // libvips' own copy of the pixels is garbage now: free it before the budget says it is.
+      if (probe.format !== 'raw' && image.data.byteLength >= COLLECT_AFTER_BYTES) collectYoung();
+      // The decoder's working set is gone; only the decoded pixels stay until the run is done.
+      admitted.shrinkTo(image.data.byteLength);
+      if (state.failure) return { ok: false, code: state.failure.code, message: state.failure.details };
+      const { width, height } = image;
+      const detections = await slots.submit({ image, options });
+      // The run is done: this thread's reference to the shared pixels goes now, not at its next collection.
+      if (image.data.byteLength >= COLLECT_AFTER_BYTES) {
+        image.data = EMPTY;
+        collectYoung();
+      }
+      return { ok: true, detections, width, height };
+    } catch (error) {
+      if (error instanceof ImageError) return { ok: false, code: error.code, message: error.message };
+      if (error instanceof JobDroppedError) {
+        state.fail(
+          state.failure ??
+            grpcError(error.reason === 'deadline' ? grpc.status.DEADLINE_EXCEEDED : error.reason === 'cancelled' ? grpc.status.CANCELLED : grpc.status.UNAVAILABLE, error.message),
+        );
+      } else {
+        // The batcher already ran it again, alone: this image fails by itself.
+        log.error('inference failed', { err: error });
+        return { ok: false, code: grpc.status.INTERNAL, message: 'inference failed' };
+      }
+      return { ok: false, code: state.failure!.code, message: state.failure!.details };
+    } finally {
+      admitted.release();
+    }
+  }
+
+  async function detect(request: DetectRequest, context: JobContext, cancelled: AbortSignal): Promise<DetectResponse> {
+    const options = parseOptions(request);
+    const state = new RequestState(context, cancelled);
+    let slots: QueueSlots<InferenceItem, Detection[]>;
+    try {
+      slots = batcher.reserve(request.images.length, state.job);
     } catch (error) {
       if (error instanceof QueueFullError) throw grpcError(grpc.status.RESOURCE_EXHAUSTED, error.message);
       if (error instanceof JobDroppedError) throw grpcError(grpc.status.UNAVAILABLE, error.message);
       throw error;
     }
-    const settled = await Promise.allSettled(pending);
-    settled.forEach((result, k) => {
-      const i = itemIndex[k]!;
-      const outcome = outcomes[i]!;
-      if (result.status === 'fulfilled' && outcome.ok) {
-        outcome.detections = result.value;
-        return;
+    try {
+      return await serveAll(request, options, context, slots, state);
+    } finally {
+      slots.release();
+    }
+  }
+
+  async function serveAll(request: DetectRequest, options: DetectOptions, context: JobContext, slots: QueueSlots<InferenceItem, Detection[]>, state: RequestState): Promise<DetectResponse> {
+    const outcomes: Array<Outcome | Promise<Outcome>> = [];
+    for (let i = 0; i < request.images.length && !state.failure; i++) {
+      let probe: ImageProbe;
+      try {
+        probe = await probeImage(request.images[i]!, limits);
+      } catch (error) {
+        if (!(error instanceof ImageError)) throw error;
+        outcomes.push({ ok: false, code: error.code, message: error.message });
+        continue;
       }
-      const reason: unknown = result.status === 'rejected' ? result.reason : undefined;
-      if (reason instanceof JobDroppedError) {
-        // The caller is gone or out of time: no answer will reach it anyway.
-        throw grpcError(reason.reason === 'deadline' ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED, reason.message);
+      let admitted: Reservation;
+      try {
+        admitted = await pixels.acquire(probe.decodeBytes, { deadline: context.deadline, maxWaitMs: deps.memoryWaitMs, signal: state.abort.signal });
+      } catch (error) {
+        if (!(error instanceof BudgetError)) throw error;
+        // An image that could never fit fails alone; a full budget stops the request (the gateway
+        // can try another detector).
+        if (error.reason === 'too-large') outcomes.push({ ok: false, code: grpc.status.RESOURCE_EXHAUSTED, message: `image ${probe.width}x${probe.height} ${error.message}` });
+        else state.fail(grpcError(error.reason === 'deadline' ? grpc.status.DEADLINE_EXCEEDED : grpc.status.RESOURCE_EXHAUSTED, error.message));
+        continue;
       }
-      log.error('inference failed', { err: reason });
-      outcomes[i] = { ok: false, code: grpc.status.INTERNAL, message: 'inference failed' };
-    });
-    return { results: request.images.map((image, i) => toResult(image.id, outcomes[i]!)), model: modelInfo.name };
+      outcomes.push(serveImage(request, i, probe, admitted, options, slots, state));
+    }
+    const settled = await Promise.all(outcomes);
+    if (state.failure) throw state.failure;
+    if (context.isCancelled()) throw grpcError(grpc.status.CANCELLED, 'cancelled by the client');
+    return { results: request.images.map((image, i) => toResult(image.id, settled[i]!)), model: modelInfo.name };
   }
 
   return {
     Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
       const context: JobContext = { deadline: callDeadline(call), isCancelled: () => call.cancelled };
-      reply(detect(call.request, context), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
+      const cancelled = new AbortController();
+      call.once('cancelled', () => cancelled.abort());
+      reply(detect(call.request, context, cancelled.signal), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
     },
     GetModelInfo(_call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
       callback(null, modelInfo);

@@ -55,10 +55,10 @@ export class InferencePool {
     });
   }
 
-  /** One session run over the items; pixel buffers are transferred to the worker. */
+  /** One session run over the items; their pixels are in shared memory, read in place. */
   async run(items: InferenceItem[]): Promise<InferenceResult> {
     const task: InferenceTask = { items };
-    return (await this.piscina.run(task, { transferList: items.map(({ image }) => image.data.buffer as ArrayBuffer) })) as InferenceResult;
+    return (await this.piscina.run(task)) as InferenceResult;
   }
 
   /** Fraction of worker capacity in use, 0..1. */

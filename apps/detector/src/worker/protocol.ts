@@ -17,8 +17,8 @@ export interface InferenceItem {
 }
 
 /**
- * One session run: up to maxBatch images, possibly from different requests. Pixel buffers are
- * transferred, not copied.
+ * One session run: up to maxBatch images, possibly from different requests. Pixels are in shared
+ * memory (SharedArrayBuffer): neither copied nor moved, so a failed run can be run again.
  */
 export interface InferenceTask {
   items: InferenceItem[];

@@ -1,17 +1,28 @@
 // Sharding and fault tolerance. A client batch is cut into chunks sent to different detectors in
-// parallel; a chunk whose detector fails in a way worth retrying (gone, overloaded, reset) goes
-// to another detector after a backoff, within the caller's deadline and a bounded number of
-// attempts. Each chunk's answer is taken once, from the attempt that succeeded, so no image is
-// lost or answered twice; only when every attempt failed do its images carry that error.
+// parallel. A chunk whose detector fails in a way worth retrying (gone, overloaded, reset, too
+// slow for one attempt) goes to another detector after a backoff, within the caller's deadline
+// and a bounded number of attempts; so do just those images a detector answered with a failure of
+// its own (INTERNAL, UNAVAILABLE), while the rest of its answer stands. Each image's answer is
+// taken once, so none is lost or answered twice. When the call fails or the caller leaves, the
+// chunks still running are cancelled and no new attempt starts.
+//
+// What reaches the client never names a detector or quotes a library: addresses and upstream
+// details go to the log only.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, Image, ImageResult } from '@edge-ssd/protos';
-import { callUnary, grpcError, isServiceError } from '@edge-ssd/service-kit';
+import { callUnary, grpcError, isServiceError, type Logger } from '@edge-ssd/service-kit';
 import type { DetectorSet } from '../upstream/detector-set';
 
 export interface RetryPolicy {
   maxAttempts: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
+  /**
+   * Shortest time an attempt is given. An attempt gets the larger of this and an equal share of
+   * the time left between the attempts left, so a stuck detector costs a share of the deadline,
+   * not all of it, while a merely busy one still has time to answer.
+   */
+  attemptTimeoutMs: number;
 }
 
 export interface DispatchObserver {
@@ -28,8 +39,33 @@ export const RETRYABLE = new Set<grpc.status>([
   grpc.status.ABORTED,
 ]);
 
+/** Per-image statuses that blame the detector (its session failed), not the image. */
+export const RETRYABLE_IMAGE = new Set<grpc.status>([grpc.status.INTERNAL, grpc.status.UNAVAILABLE]);
+
 /** Codes that end the whole call: the request itself is wrong, or the caller is gone. */
 const FATAL = new Set<grpc.status>([grpc.status.INVALID_ARGUMENT, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.UNAUTHENTICATED]);
+
+/** What a client is told when detectors failed: no address, no upstream wording. */
+export function clientMessage(code: grpc.status): string {
+  switch (code) {
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return 'detectors are overloaded; retry later';
+    case grpc.status.DEADLINE_EXCEEDED:
+      return 'deadline exceeded';
+    case grpc.status.CANCELLED:
+      return 'cancelled';
+    case grpc.status.UNAVAILABLE:
+      return 'no detector available';
+    default:
+      return 'detectors failed to process the images';
+  }
+}
+
+/** An upstream error as the client may see it: request errors keep their words, the rest are generic. */
+export function forClient(error: grpc.ServiceError): grpc.ServiceError {
+  if (error.code === grpc.status.INVALID_ARGUMENT) return error;
+  return grpcError(error.code, clientMessage(error.code));
+}
 
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -37,7 +73,7 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-export function backoffMs(attempt: number, policy: RetryPolicy, random = Math.random): number {
+export function backoffMs(attempt: number, policy: Pick<RetryPolicy, 'initialBackoffMs' | 'maxBackoffMs'>, random = Math.random): number {
   const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** (attempt - 1));
   // Full jitter: retries of many chunks do not hit the next detector in lockstep.
   return ceiling * (0.5 + random() / 2);
@@ -45,7 +81,20 @@ export function backoffMs(attempt: number, policy: RetryPolicy, random = Math.ra
 
 export interface DispatchContext {
   deadline: number;
+  /** The client's call: its cancellation reaches every detector call. */
   parent: grpc.ServerUnaryCall<unknown, unknown>;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 export class Dispatcher {
@@ -53,63 +102,110 @@ export class Dispatcher {
     private readonly detectors: DetectorSet,
     private readonly chunkSize: number,
     private readonly policy: RetryPolicy,
+    private readonly log: Logger,
     private readonly observer: DispatchObserver = {},
   ) {}
 
   async detect(request: DetectRequest, context: DispatchContext): Promise<DetectResponse> {
     // An empty batch still goes to a detector once: it validates the options and names the model.
     const chunks = request.images.length > 0 ? chunk(request.images, this.chunkSize) : [[]];
-    const answers = await Promise.all(chunks.map((images) => this.sendChunk(images, request, context)));
-    const model = answers.find((a) => a.model !== '')?.model ?? '';
-    return { results: answers.flatMap((a) => a.results), model };
+    const stop = new AbortController();
+    const onCancelled = (): void => stop.abort();
+    context.parent.once('cancelled', onCancelled);
+    try {
+      const answers = await Promise.all(
+        chunks.map((images) =>
+          this.sendChunk(images, request, context, stop.signal).catch((error: unknown) => {
+            // One chunk ends the call: the others' work is of no use any more.
+            stop.abort();
+            throw error;
+          }),
+        ),
+      );
+      const model = answers.find((a) => a.model !== '')?.model ?? '';
+      return { results: answers.flatMap((a) => a.results), model };
+    } finally {
+      context.parent.removeListener('cancelled', onCancelled);
+      stop.abort();
+    }
   }
 
-  private async sendChunk(images: Image[], request: DetectRequest, context: DispatchContext): Promise<DetectResponse> {
+  attemptDeadline(callDeadline: number, attemptsLeft: number, now = Date.now()): number {
+    const share = (callDeadline - now) / attemptsLeft;
+    return Math.min(callDeadline, now + Math.max(this.policy.attemptTimeoutMs, share));
+  }
+
+  private async sendChunk(images: Image[], request: DetectRequest, context: DispatchContext, stop: AbortSignal): Promise<DetectResponse> {
+    const results: Array<ImageResult | undefined> = new Array(images.length);
+    let pending = images.map((_, i) => i);
+    let model = '';
     const tried = new Set<string>();
-    let last: grpc.ServiceError | undefined;
-    for (let attempt = 1; attempt <= this.policy.maxAttempts; attempt++) {
+    let lastCode: grpc.status = grpc.status.UNAVAILABLE;
+    let answered = false;
+    for (let attempt = 1; attempt <= this.policy.maxAttempts && (pending.length > 0 || !answered); attempt++) {
       if (attempt > 1) {
         const wait = backoffMs(attempt - 1, this.policy);
         if (Date.now() + wait >= context.deadline) break;
-        this.observer.retry?.(last?.code ?? grpc.status.UNAVAILABLE);
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        this.observer.retry?.(lastCode);
+        await sleep(wait, stop);
       }
+      if (stop.aborted || context.parent.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
       // Prefer a detector this chunk has not failed on; after every one has, start over.
       const detector = this.detectors.pick(tried) ?? this.detectors.pick();
       if (!detector) {
-        last = grpcError(grpc.status.UNAVAILABLE, 'no detector available');
+        lastCode = grpc.status.UNAVAILABLE;
         continue;
       }
       tried.add(detector.address);
       const started = process.hrtime.bigint();
+      const sent = pending.map((i) => images[i]!);
       try {
         const response = await callUnary<DetectRequest, DetectResponse>(
           detector.client,
           'Detect',
-          { images, options: request.options },
-          { deadline: context.deadline, parent: context.parent },
+          { images: sent, options: request.options },
+          { deadline: this.attemptDeadline(context.deadline, this.policy.maxAttempts - attempt + 1), parent: context.parent },
+          undefined,
+          stop,
         );
         this.observer.attempt?.(detector.address, grpc.status.OK, seconds(started));
-        if (response.results.length !== images.length) {
-          throw grpcError(grpc.status.INTERNAL, `detector ${detector.address} answered ${response.results.length} results for ${images.length} images`);
+        if (response.results.length !== sent.length) {
+          this.log.error('detector answered the wrong number of results', { detector: detector.address, sent: sent.length, got: response.results.length });
+          throw grpcError(grpc.status.INTERNAL, 'wrong number of results');
         }
-        return response;
+        answered = true;
+        model = response.model || model;
+        const failed: number[] = [];
+        response.results.forEach((result, k) => {
+          const i = pending[k]!;
+          if (RETRYABLE_IMAGE.has(result.status.code) && attempt < this.policy.maxAttempts) {
+            failed.push(i);
+            lastCode = result.status.code;
+          } else {
+            results[i] = result;
+          }
+        });
+        if (failed.length > 0) this.log.warn('detector failed images; retrying them elsewhere', { detector: detector.address, images: failed.length });
+        pending = failed;
       } catch (error) {
         const e = asServiceError(error);
         this.observer.attempt?.(detector.address, e.code, seconds(started));
-        if (FATAL.has(e.code)) throw e;
-        last = e;
-        if (!RETRYABLE.has(e.code)) break;
+        if (stop.aborted || context.parent.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
+        // An attempt that ran out of its own time (not the call's) met a stuck or slow detector.
+        const attemptTimedOut = e.code === grpc.status.DEADLINE_EXCEEDED && Date.now() < context.deadline;
+        if (!attemptTimedOut && FATAL.has(e.code)) throw forClient(e);
+        this.log.warn('detector call failed', { detector: detector.address, code: grpc.status[e.code], details: e.details, attempt });
+        lastCode = attemptTimedOut ? grpc.status.DEADLINE_EXCEEDED : e.code;
+        if (!attemptTimedOut && !RETRYABLE.has(e.code)) break;
         if (e.code === grpc.status.UNAVAILABLE) this.detectors.markUnhealthy(detector.address);
       }
     }
-    if (Date.now() >= context.deadline) throw grpcError(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded');
-    const code = last?.code ?? grpc.status.UNAVAILABLE;
-    const message = `every attempt failed; last: ${last?.details ?? 'no detector available'}`;
-    return {
-      model: '',
-      results: images.map((image): ImageResult => ({ id: image.id, status: { code, message }, detections: [], width: 0, height: 0 })),
-    };
+    if (!answered && images.length === 0) throw grpcError(lastCode, clientMessage(lastCode));
+    if (pending.length > 0 && Date.now() >= context.deadline) throw grpcError(grpc.status.DEADLINE_EXCEEDED, clientMessage(grpc.status.DEADLINE_EXCEEDED));
+    const failure = { code: lastCode === grpc.status.DEADLINE_EXCEEDED ? grpc.status.UNAVAILABLE : lastCode, message: '' };
+    failure.message = `${clientMessage(failure.code)} (every attempt failed)`;
+    for (const i of pending) results[i] = { id: images[i]!.id, status: failure, detections: [], width: 0, height: 0 };
+    return { model, results: results as ImageResult[] };
   }
 }
 

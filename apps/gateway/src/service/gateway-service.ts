@@ -1,29 +1,24 @@
-// The public Gateway service: authenticates, applies the gateway's limits, then hands the batch
-// to the dispatcher, with the caller's deadline and cancellation carried to the detectors.
+// The public Gateway service. Credentials, concurrency and memory were checked before the request
+// was read (admission.ts); here the batch is handed to the dispatcher, with the caller's deadline
+// and cancellation carried to the detectors.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, ModelInfo } from '@edge-ssd/protos';
-import { callDeadline, callUnary, grpcError, reply, type Logger } from '@edge-ssd/service-kit';
-import type { TokenAuth } from '../security/auth';
+import { callDeadline, callUnary, COLLECT_AFTER_BYTES, collectYoung, grpcError, isServiceError, reply, requestSize, type Logger } from '@edge-ssd/service-kit';
 import type { DetectorSet } from '../upstream/detector-set';
-import type { Dispatcher } from './dispatch';
+import { forClient, type Dispatcher } from './dispatch';
 
 export interface GatewayServiceDeps {
   dispatcher: Dispatcher;
   detectors: DetectorSet;
-  auth: TokenAuth;
   maxImagesPerRequest: number;
-  maxConcurrency: number;
   defaultDeadlineMs: number;
   log: Logger;
   record?(code: grpc.status, imageCodes: grpc.status[]): void;
-  inFlight?(delta: number): void;
 }
 
 export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServiceImplementation {
-  const { dispatcher, detectors, auth, maxImagesPerRequest, maxConcurrency, defaultDeadlineMs, log } = deps;
+  const { dispatcher, detectors, maxImagesPerRequest, defaultDeadlineMs, log } = deps;
   const record = deps.record ?? (() => undefined);
-  const inFlightChanged = deps.inFlight ?? (() => undefined);
-  let inFlight = 0;
 
   function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
     const deadline = callDeadline(call);
@@ -31,18 +26,24 @@ export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServ
   }
 
   async function detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>): Promise<DetectResponse> {
-    const denied = auth.check(call.metadata);
-    if (denied) throw denied;
     const count = call.request.images.length;
     if (count > maxImagesPerRequest) throw grpcError(grpc.status.INVALID_ARGUMENT, `request has ${count} images; the limit is ${maxImagesPerRequest}`);
-    if (inFlight >= maxConcurrency) throw grpcError(grpc.status.RESOURCE_EXHAUSTED, `gateway is at its limit of ${maxConcurrency} concurrent requests`);
-    inFlight++;
-    inFlightChanged(1);
+    const dispatched = dispatcher.detect(call.request, { deadline: deadlineOf(call), parent: call });
+    // The frames the request arrived in, and the chunk messages just serialized from it, are
+    // garbage once sent; this thread's small heap would keep them for long (see collect.ts).
+    if ((requestSize(call.request) ?? 0) >= COLLECT_AFTER_BYTES) setImmediate(collectYoung);
+    return dispatched;
+  }
+
+  async function modelInfo(call: grpc.ServerUnaryCall<unknown, ModelInfo>): Promise<ModelInfo> {
+    const detector = detectors.pick();
+    if (!detector) throw grpcError(grpc.status.UNAVAILABLE, 'no detector available');
     try {
-      return await dispatcher.detect(call.request, { deadline: deadlineOf(call), parent: call });
-    } finally {
-      inFlight--;
-      inFlightChanged(-1);
+      return await callUnary<unknown, ModelInfo>(detector.client, 'GetModelInfo', {}, { deadline: deadlineOf(call), parent: call });
+    } catch (error) {
+      if (!isServiceError(error)) throw error;
+      log.warn('GetModelInfo failed', { detector: detector.address, code: grpc.status[error.code], details: error.details });
+      throw forClient(error);
     }
   }
 
@@ -51,11 +52,7 @@ export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServ
       reply(detect(call), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
     },
     GetModelInfo(call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
-      const denied = auth.check(call.metadata);
-      if (denied) return callback(denied);
-      const detector = detectors.pick();
-      if (!detector) return callback(grpcError(grpc.status.UNAVAILABLE, 'no detector available'));
-      reply(callUnary<unknown, ModelInfo>(detector.client, 'GetModelInfo', {}, { deadline: deadlineOf(call), parent: call }), callback, log);
+      reply(modelInfo(call), callback, log);
     },
   };
 }

@@ -20,6 +20,8 @@ export interface DetectorSetOptions {
   log: Logger;
   /** Told whenever the number of healthy detectors changes. */
   onHealthChange?(healthy: number): void;
+  /** Told when a detector leaves the set (its per-detector metrics go with it). */
+  onRemoved?(address: string): void;
 }
 
 interface Member extends Detector {
@@ -60,6 +62,7 @@ export class DetectorSet {
       member.health.close();
       this.members.delete(address);
       this.options.log.info('detector removed', { address });
+      this.options.onRemoved?.(address);
     }
     for (const address of wanted) {
       if (this.members.has(address)) continue;
