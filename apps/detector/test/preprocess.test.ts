@@ -48,51 +48,69 @@ function seededImage(width: number, height: number, seed: number): PixelImage {
 
 const input: InputSpec = { ...MOBILENET_SSD_VOC_300.input };
 
-describe('preprocessing matches OpenCV', () => {
-  it.each([
-    [640, 480],
-    [300, 300],
-    [1000, 750],
-    [600, 600],
-    [123, 77],
-    [37, 300],
-    [64, 48],
-    [1, 1],
-  ])('a %ix%i image resized to 300x300 equals cv2.resize within 1 grey level before normalisation', (w, h) => {
-    const image = seededImage(w, h, w * 31 + h);
-    const expected = cv2Resize(image, input.width, input.height);
-    const out = new Float32Array(3 * input.width * input.height);
-    preprocessInto(image, input, out, 0);
-    const plane = input.width * input.height;
-    let worst = 0;
-    for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < 3; c++) {
-        const ours = out[c * plane + p]! / input.scale + input.mean[c]!;
-        worst = Math.max(worst, Math.abs(ours - expected[p * 3 + c]!));
-      }
-    }
-    expect(worst).toBeLessThanOrEqual(1 + 1e-3);
-  });
-});
+/** The image as the reference pipeline holds it: interleaved in the model's channel order. */
+function inModelOrder(image: PixelImage, spec: InputSpec): PixelImage {
+  if (image.order === spec.channelOrder) return image;
+  const data = new Uint8Array(image.data.length);
+  for (let i = 0; i < data.length; i += 3) {
+    data[i] = image.data[i + 2]!;
+    data[i + 1] = image.data[i + 1]!;
+    data[i + 2] = image.data[i]!;
+  }
+  return { ...image, data, order: spec.channelOrder };
+}
 
-describe('letterbox preprocessing matches OpenCV on the zero-padded square', () => {
-  it.each([
-    [640, 480],
-    [300, 700],
-    [512, 512],
-    [97, 41],
-  ])('a %ix%i image padded bottom/right and resized to 512x512 equals cv2 within 1 grey level', (w, h) => {
-    const box: InputSpec = { ...input, width: 512, height: 512, resize: 'letterbox' };
-    const image = seededImage(w, h, w + h * 7);
-    const expected = cv2Resize(image, 512, 512, true);
-    const out = new Float32Array(3 * 512 * 512);
-    preprocessInto(image, box, out, 0);
-    const plane = 512 * 512;
-    let worst = 0;
-    for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(out[c * plane + p]! / box.scale + box.mean[c]! - expected[p * 3 + c]!));
+/** Bytes (of the resized image, before normalisation) where ours and cv2.resize differ. */
+function differingBytes(image: PixelImage, spec: InputSpec): { differing: number; total: number } {
+  const expected = cv2Resize(inModelOrder(image, spec), spec.width, spec.height, spec.resize === 'letterbox');
+  const out = new Float32Array(3 * spec.width * spec.height);
+  preprocessInto(image, spec, out, 0);
+  const plane = spec.width * spec.height;
+  let differing = 0;
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) {
+      const ours = Math.round(out[c * plane + p]! / spec.scale + spec.mean[c]!);
+      if (ours !== expected[p * 3 + c]) differing++;
     }
-    expect(worst).toBeLessThanOrEqual(1 + 1e-3);
+  }
+  return { differing, total: 3 * plane };
+}
+
+describe('preprocessing equals cv2.resize (OpenCV 4.6, INTER_LINEAR, uint8) byte for byte', () => {
+  it.each([
+    [640, 480, 'down'],
+    [1000, 750, 'down'],
+    [3000, 2000, 'down, large'],
+    [600, 600, 'exactly 2x: INTER_AREA'],
+    [601, 600, 'almost 2x'],
+    [123, 77, 'odd, up'],
+    [299, 301, 'odd, near'],
+    [150, 150, 'exactly 2x up'],
+    [37, 300, 'tall'],
+    [4000, 17, 'wide'],
+    [64, 48, 'small'],
+    [2, 3, 'tiny'],
+    [1, 1, 'one pixel'],
+    [300, 300, 'same size'],
+  ])('%ix%i to 300x300 (%s)', (w, h) => {
+    expect(differingBytes(seededImage(w, h, w * 31 + h), input)).toEqual({ differing: 0, total: 270000 });
+  });
+
+  it.each([
+    [640, 480, 'down'],
+    [1024, 768, 'exactly 2x on the padded square: INTER_AREA'],
+    [300, 700, 'tall'],
+    [512, 512, 'same size'],
+    [97, 41, 'up'],
+  ])('%ix%i padded bottom/right and resized to 512x512 (%s)', (w, h) => {
+    const box: InputSpec = { ...input, width: 512, height: 512, resize: 'letterbox' };
+    expect(differingBytes(seededImage(w, h, w + h * 7), box)).toEqual({ differing: 0, total: 3 * 512 * 512 });
+  });
+
+  it('stays exact when the decoded image (RGB) is not in the model order (BGR), at odd output sizes too', () => {
+    const rgb = { ...seededImage(333, 222, 5), order: 'RGB' as const };
+    expect(differingBytes(rgb, input)).toEqual({ differing: 0, total: 270000 });
+    expect(differingBytes(rgb, { ...input, width: 317, height: 250 })).toEqual({ differing: 0, total: 3 * 317 * 250 });
   });
 
   it('maps boxes from the padded square back to the image, and leaves warped boxes alone', () => {
