@@ -13,7 +13,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(root, 'tsconfig.jest.json') }],
   },
   moduleNameMapper: {
-    '^@edge-ssd/(ssd-core|bn-fuse|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
+    '^@edge-ssd/(ssd-core|ssd-pipeline|bn-fuse|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
     '^@edge-ssd/protos$': path.join(root, 'protos/src/index.ts'),
   },
   testTimeout: 60000,

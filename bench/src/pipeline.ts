@@ -1,26 +1,8 @@
 // Where the service's time goes besides the model: the detector's own decode (sharp) and
 // preprocessing (resize + normalise) per image, single-threaded, on the benchmark's JPEGs.
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
 import { MOBILENET_SSD_VOC_300 } from '@edge-ssd/ssd-core';
-import { REPO_ROOT } from '@edge-ssd/e2e';
+import { decodeImage, preprocessInto } from '@edge-ssd/ssd-pipeline';
 import { elapsedMs, summarize, type Summary } from './stats';
-
-interface Pixels {
-  data: Uint8Array;
-  width: number;
-  height: number;
-  order: 'RGB' | 'BGR';
-}
-
-// The detector's modules, as built: the bench measures the code that serves, not a copy of it.
-const detector = (file: string): unknown => createRequire(__filename)(path.join(REPO_ROOT, 'apps', 'detector', 'dist', file));
-const { decodeImage } = detector('service/image-decode.js') as {
-  decodeImage(image: { id: string; source: 'encoded'; encoded: Buffer }, limits: { maxPixels: number; maxBytes: number }): Promise<Pixels>;
-};
-const { preprocessInto } = detector('worker/preprocess.js') as {
-  preprocessInto(image: Pixels, input: typeof MOBILENET_SSD_VOC_300.input, out: Float32Array, offset: number): void;
-};
 
 export interface PipelineCost {
   decodeMs: Summary;
@@ -36,7 +18,7 @@ export async function benchPipeline(jpegs: Buffer[], rounds: number): Promise<Pi
   for (let round = 0; round <= rounds; round++) {
     for (const encoded of jpegs) {
       let t0 = process.hrtime.bigint();
-      const pixels = await decodeImage({ id: '', source: 'encoded', encoded }, limits);
+      const pixels = await decodeImage({ kind: 'encoded', bytes: encoded }, limits);
       const decodeMs = elapsedMs(t0);
       t0 = process.hrtime.bigint();
       preprocessInto(pixels, input, out, 0);

@@ -5,8 +5,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
-import { onePixelRaw, REPO_ROOT } from '@edge-ssd/e2e';
-import { callUnary } from '@edge-ssd/service-kit';
+import { detectCall, onePixelRaw, REPO_ROOT } from '@edge-ssd/e2e';
 import { barChartSvg } from './chart';
 import { benchConvert } from './convert';
 import { benchImages } from './images';
@@ -15,7 +14,7 @@ import { benchOpenCv } from './opencv';
 import { benchPostprocess } from './postprocess';
 import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
 import { renderMarkdown, type BenchReport, type Goal } from './report';
-import { benchThroughput, detectCall, loadTest, makeClient, mergeThroughput, startServices, type ThroughputCase } from './service';
+import { benchThroughput, detectJpegs, loadTest, makeClient, mergeThroughput, startServices, type ThroughputCase } from './service';
 import { elapsedMs, ratio, summarize } from './stats';
 
 /** Every candidate kept, at the detector's default server maxima for top_k and keep_top_k. */
@@ -78,8 +77,8 @@ async function main(): Promise<void> {
   const options = { default: [] as number[], largest: [] as number[] };
   const smallImage = (await benchImages(1, 320, 240)).jpegs[0]!;
   try {
-    await detectCall(direct, images.jpegs);
-    await detectCall(viaGateway, images.jpegs);
+    await detectJpegs(direct, images.jpegs);
+    await detectJpegs(viaGateway, images.jpegs);
     for (const clients of [1, 8]) {
       const rounds = n(clients === 1 ? 6 : 3);
       // Alternate direct and gateway rounds, so both see the same machine.
@@ -95,14 +94,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < n(30); i++) {
       for (const [client, samples] of [[direct, small.detector], [viaGateway, small.gateway]] as const) {
         const t0 = process.hrtime.bigint();
-        await detectCall(client, [smallImage]);
+        await detectJpegs(client, [smallImage]);
         samples.push(elapsedMs(t0));
       }
     }
     for (let i = 0; i < n(10); i++) {
       for (const [key, opts] of [['default', {}], ['largest', LARGEST_OPTIONS]] as const) {
         const t0 = process.hrtime.bigint();
-        await callUnary(direct, 'Detect', onePixelRaw(32, opts), { deadline: Date.now() + 120_000 });
+        await detectCall(direct, onePixelRaw(32, opts), { deadline: Date.now() + 120_000 });
         options[key].push(elapsedMs(t0));
       }
     }
@@ -118,7 +117,7 @@ async function main(): Promise<void> {
     const s = await startServices({ DETECTOR_POOL_SIZE: String(poolSize), DETECTOR_INTRA_OP_THREADS: String(threads), DETECTOR_MAX_BATCH: '8' }, false);
     const client = makeClient('Detector', s.detector.port);
     try {
-      await detectCall(client, images.jpegs);
+      await detectJpegs(client, images.jpegs);
       grid.push({ poolSize, threads, result: await benchThroughput(client, 'detector', images.jpegs, 8, n(3)) });
     } finally {
       client.close();
@@ -137,7 +136,7 @@ async function main(): Promise<void> {
   const loadClients = Array.from({ length: 4 }, () => makeClient('Detector', ls.detector.port));
   let load;
   try {
-    await detectCall(loadClients[0]!, loadImages);
+    await detectJpegs(loadClients[0]!, loadImages);
     load = await loadTest(loadClients, loadImages, rate, quick ? 20 : 60, ls.detector.process.pid!);
   } finally {
     for (const c of loadClients) c.close();

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
-import { callUnary, MiB } from '@edge-ssd/service-kit';
-import { builtinModel, startService, type RunningService } from '@edge-ssd/e2e';
+import { MiB } from '@edge-ssd/service-kit';
+import { builtinModel, detectCall, startService, type RunningService, type SsdClient } from '@edge-ssd/e2e';
 import { elapsedMs, summarize, type Summary } from './stats';
 
 export interface Services {
@@ -38,16 +38,16 @@ export async function startServices(detectorEnv: Record<string, string>, withGat
   };
 }
 
-export function makeClient(kind: 'Gateway' | 'Detector', port: number): grpc.Client {
+export function makeClient(kind: 'Gateway' | 'Detector', port: number): SsdClient {
   return new (loadSsdPackage()[kind])(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * MiB,
     'grpc.max_send_message_length': 64 * MiB,
   });
 }
 
-export function detectCall(client: grpc.Client, jpegs: Buffer[]): Promise<DetectResponse> {
+export function detectJpegs(client: SsdClient, jpegs: Buffer[]): Promise<DetectResponse> {
   const request: DetectRequestInit = { images: jpegs.map((encoded, i) => ({ id: String(i), encoded })) };
-  return callUnary(client, 'Detect', request, { deadline: Date.now() + 120_000 });
+  return detectCall(client, request, { deadline: Date.now() + 120_000 });
 }
 
 export interface ThroughputCase {
@@ -83,7 +83,7 @@ export function mergeThroughput(cases: ThroughputCase[]): ThroughputCase {
  * `clients` concurrent clients each send `rounds` requests back to back; throughput is taken
  * per round so its spread can be reported.
  */
-export async function benchThroughput(client: grpc.Client, target: 'detector' | 'gateway', jpegs: Buffer[], clients: number, rounds: number): Promise<ThroughputCase> {
+export async function benchThroughput(client: SsdClient, target: 'detector' | 'gateway', jpegs: Buffer[], clients: number, rounds: number): Promise<ThroughputCase> {
   const latencies: number[] = [];
   const rates: number[] = [];
   let errors = 0;
@@ -93,8 +93,8 @@ export async function benchThroughput(client: grpc.Client, target: 'detector' | 
       Array.from({ length: clients }, async () => {
         const t0 = process.hrtime.bigint();
         try {
-          const response = await detectCall(client, jpegs);
-          errors += response.results.filter((r) => r.status.code !== 0).length;
+          const response = await detectJpegs(client, jpegs);
+          errors += response.results.filter((r) => r.status?.code !== 0).length;
         } catch {
           errors += jpegs.length;
         }
@@ -141,7 +141,7 @@ export interface LoadTestResult {
  * Open-loop load: requests leave at a fixed rate from `clients` connections, whatever the
  * latency, for `seconds`; bounded in count and time, loopback only.
  */
-export async function loadTest(clientsList: grpc.Client[], jpegs: Buffer[], ratePerSecond: number, seconds: number, detectorPid: number): Promise<LoadTestResult> {
+export async function loadTest(clientsList: SsdClient[], jpegs: Buffer[], ratePerSecond: number, seconds: number, detectorPid: number): Promise<LoadTestResult> {
   const latencies: number[] = [];
   const rss: Array<[number, number]> = [];
   let sent = 0;
@@ -160,10 +160,10 @@ export async function loadTest(clientsList: grpc.Client[], jpegs: Buffer[], rate
       const t0 = process.hrtime.bigint();
       sent++;
       inFlight.push(
-        detectCall(client, jpegs).then(
+        detectJpegs(client, jpegs).then(
           (response) => {
             latencies.push(elapsedMs(t0));
-            if (response.results.every((r) => r.status.code === 0)) ok++;
+            if (response.results.every((r) => r.status?.code === 0)) ok++;
             else errors++;
           },
           () => {

@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
 import sharp from 'sharp';
-import { callUnary } from '@edge-ssd/service-kit';
+import type { DetectRequestInit, DetectResponse, GatewayClient, ModelInfo } from '@edge-ssd/protos';
+import { checkHealth, healthClient, unary } from '@edge-ssd/service-kit';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -132,17 +132,27 @@ export async function jpegs(count: number, width = 640, height = 480, salt = 0):
   );
 }
 
-const HealthClient = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+export * from './attacks';
+export * from './cgroup';
 
 /** grpc.health.v1 status of a server ('' = the whole server). */
 export async function healthOf(port: number, service = '', credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): Promise<string> {
-  const client = new HealthClient(`127.0.0.1:${port}`, credentials, options);
+  const client = healthClient(`127.0.0.1:${port}`, credentials, options);
   try {
-    const reply = await callUnary<{ service: string }, { status: string }>(client, 'Check', { service }, { deadline: Date.now() + 10_000 });
-    return reply.status;
+    return await checkHealth(client, service, Date.now() + 10_000);
   } finally {
     client.close();
   }
 }
-export * from './attacks';
-export * from './cgroup';
+
+/** A client of either service: Gateway and Detector answer the same calls. */
+export type SsdClient = grpc.Client & Pick<GatewayClient, 'Detect' | 'GetModelInfo'>;
+
+/** One Detect call (deadline 60 s unless the options set one). */
+export function detectCall(client: SsdClient, request: DetectRequestInit, options: grpc.CallOptions = {}, metadata = new grpc.Metadata()): Promise<DetectResponse> {
+  return unary<DetectResponse>((done) => client.Detect(request, metadata, { deadline: Date.now() + 60_000, ...options }, done));
+}
+
+export function modelInfoOf(client: SsdClient, metadata = new grpc.Metadata()): Promise<ModelInfo> {
+  return unary<ModelInfo>((done) => client.GetModelInfo({}, metadata, { deadline: Date.now() + 30_000 }, done));
+}

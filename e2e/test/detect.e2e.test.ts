@@ -6,16 +6,15 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
-import { loadSsdPackage, type DetectRequestInit, type DetectResponse, type ImageResult, type ModelInfo } from '@edge-ssd/protos';
-import { callUnary } from '@edge-ssd/service-kit';
-import { builtinModel, REPO_ROOT, startService, type RunningService } from '../src';
+import { loadSsdPackage, type DetectRequestInit, type DetectResponse, type ImageResult } from '@edge-ssd/protos';
+import { builtinModel, detectCall, modelInfoOf, REPO_ROOT, startService, type RunningService, type SsdClient } from '../src';
 
 const VOC = ['background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
   'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'];
 
 let detector: RunningService;
 let gateway: RunningService;
-let client: grpc.Client;
+let client: SsdClient;
 
 // A synthetic "scene": smooth gradients plus a few solid shapes, so the image has structure
 // at every scale the network looks at.
@@ -42,16 +41,16 @@ function expectWellFormed(result: ImageResult, width: number, height: number, th
     expect(d.classId).not.toBe(0);
     expect(d.score).toBeGreaterThan(threshold);
     expect(d.score).toBeLessThanOrEqual(1);
-    for (const v of [d.box.xmin, d.box.ymin, d.box.xmax, d.box.ymax]) expect(Number.isFinite(v)).toBe(true);
-    expect(d.pixelBox.xmin).toBeCloseTo(d.box.xmin * width, 2);
-    expect(d.pixelBox.ymax).toBeCloseTo(d.box.ymax * height, 2);
+    for (const v of [d.box!.xmin, d.box!.ymin, d.box!.xmax, d.box!.ymax]) expect(Number.isFinite(v)).toBe(true);
+    expect(d.pixelBox!.xmin).toBeCloseTo(d.box!.xmin * width, 2);
+    expect(d.pixelBox!.ymax).toBeCloseTo(d.box!.ymax * height, 2);
   }
   const scores = result.detections.map((d) => d.score);
   expect(scores).toEqual([...scores].sort((a, b) => b - a));
 }
 
 function detect(request: DetectRequestInit): Promise<DetectResponse> {
-  return callUnary<DetectRequestInit, DetectResponse>(client, 'Detect', request, { deadline: Date.now() + 60_000 });
+  return detectCall(client, request);
 }
 
 beforeAll(async () => {
@@ -69,7 +68,7 @@ afterAll(async () => {
 
 describe('client -> gateway -> detector -> fused MobileNet-SSD', () => {
   it('reports the served model: the fused default MobileNet-SSD, hashed as stored on disk', async () => {
-    const info = await callUnary<object, ModelInfo>(client, 'GetModelInfo', {});
+    const info = await modelInfoOf(client);
     const bytes = await readFile(path.join(REPO_ROOT, 'models', 'mobilenet-ssd-voc-300.onnx'));
     expect(info).toEqual({
       name: 'mobilenet-ssd-voc-300',
@@ -104,7 +103,7 @@ describe('client -> gateway -> detector -> fused MobileNet-SSD', () => {
     };
     const response = await detect(request);
     expect(response.model).toBe('mobilenet-ssd-voc-300');
-    expect(response.results.map((r) => r.id)).toEqual(request.images.map((i) => i.id));
+    expect(response.results.map((r) => r.id)).toEqual(request.images!.map((i) => i.id));
     const [a, b, corrupt, c, rawResult, greyResult, truncatedResult, shortRaw] = response.results;
     expectWellFormed(a!, 640, 480);
     expectWellFormed(b!, 300, 200);
@@ -112,11 +111,11 @@ describe('client -> gateway -> detector -> fused MobileNet-SSD', () => {
     expectWellFormed(rawResult!, 64, 48);
     expectWellFormed(greyResult!, 1000, 750);
     for (const bad of [corrupt!, truncatedResult!, shortRaw!]) {
-      expect(bad.status.code).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(bad.status.message).not.toBe('');
+      expect(bad.status!.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(bad.status!.message).not.toBe('');
       expect(bad.detections).toEqual([]);
     }
-    expect(shortRaw!.status.message).toMatch(/expected 9216/);
+    expect(shortRaw!.status!.message).toMatch(/expected 9216/);
     // The seeded model is no trained detector, but it must still produce detections for the
     // path to prove anything.
     const total = [a, b, c, rawResult, greyResult].reduce((n, r) => n + r!.detections.length, 0);

@@ -4,8 +4,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
-import { callUnary } from '@edge-ssd/service-kit';
-import { builtinModel, healthOf, jpegs, metricValue, scrapeMetrics, startService, until, waitForLine, type RunningService } from '../src';
+import { builtinModel, detectCall, healthOf, jpegs, metricValue, scrapeMetrics, startService, until, waitForLine, type RunningService, type SsdClient } from '../src';
 
 const running: RunningService[] = [];
 const clients: grpc.Client[] = [];
@@ -20,15 +19,15 @@ async function detector(env: Record<string, string> = {}, options: Parameters<ty
   return service;
 }
 
-function detectorClient(port: number): grpc.Client {
+function detectorClient(port: number): SsdClient {
   const client = new (loadSsdPackage().Detector)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   clients.push(client);
   return client;
 }
 
-function detect(client: grpc.Client, encoded: Buffer[], deadlineMs = 60_000): Promise<DetectResponse> {
+function detect(client: SsdClient, encoded: Buffer[], deadlineMs = 60_000): Promise<DetectResponse> {
   const request: DetectRequestInit = { images: encoded.map((bytes, i) => ({ id: `img-${i}`, encoded: bytes })) };
-  return callUnary(client, 'Detect', request, { deadline: Date.now() + deadlineMs });
+  return detectCall(client, request, { deadline: Date.now() + deadlineMs });
 }
 
 const metricsPort = (service: RunningService): number => service.ready['metricsPort'] as number;
@@ -83,7 +82,7 @@ describe('detector operations', () => {
     await until(async () => (await queued(service)) >= 8, 'a queue');
     await expect(detect(client, await jpegs(10, 64, 48))).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
     const served = await first;
-    expect(served.results.every((r) => r.status.code === grpc.status.OK)).toBe(true);
+    expect(served.results.every((r) => r.status?.code === grpc.status.OK)).toBe(true);
   });
 
   it('drops queued work whose deadline passed, without running it', async () => {
@@ -128,7 +127,7 @@ describe('detector operations', () => {
     const exit = service.stop('SIGTERM');
     const response = await inFlight;
     expect(response.results).toHaveLength(10);
-    expect(response.results.every((r) => r.status.code === grpc.status.OK)).toBe(true);
+    expect(response.results.every((r) => r.status?.code === grpc.status.OK)).toBe(true);
     expect(await exit).toBe(0);
     await expect(detect(detectorClient(service.port), await jpegs(1), 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   });

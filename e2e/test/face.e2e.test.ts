@@ -6,9 +6,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
-import { loadSsdPackage, type DetectResponse, type ModelInfo } from '@edge-ssd/protos';
-import { callUnary } from '@edge-ssd/service-kit';
-import { builtinModel, REPO_ROOT, startService, type RunningService } from '../src';
+import { loadSsdPackage, type DetectResponse } from '@edge-ssd/protos';
+import { builtinModel, modelInfoOf, REPO_ROOT, startService, type RunningService } from '../src';
 
 // NASA's public-domain astronaut portrait, shipped by Debian's python3-skimage.
 const ASTRONAUT = '/usr/lib/python3/dist-packages/skimage/data/astronaut.png';
@@ -35,7 +34,7 @@ describe('the default model: face-api SSD-MobileNetV1, imported and folded on fi
   it('describes itself: 512x512 letterbox input, 5118 table priors, face labels, BatchNorms folded', async () => {
     const client = new (loadSsdPackage().Gateway)(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
     try {
-      const info = await callUnary<object, ModelInfo>(client, 'GetModelInfo', {});
+      const info = await modelInfoOf(client);
       expect(info).toMatchObject({ name: 'faceapi-ssd-mobilenetv1-512', inputWidth: 512, inputHeight: 512, labels: ['background', 'face'], bnFused: true, numPriors: 5118 });
     } finally {
       client.close();
@@ -54,14 +53,14 @@ describe('the default model: face-api SSD-MobileNetV1, imported and folded on fi
       photo,
     ]);
     const [result] = (JSON.parse(stdout) as DetectResponse).results;
-    expect(result!.status.code).toBe(grpc.status.OK);
+    expect(result!.status!.code).toBe(grpc.status.OK);
     expect([result!.width, result!.height]).toEqual([512, 512]);
     expect(result!.detections).toHaveLength(1);
     const face = result!.detections[0]!;
     expect(face.label).toBe('face');
     expect(face.score).toBeGreaterThan(0.9);
     // Her face sits in the upper middle of the portrait, about a quarter of its width.
-    const { xmin, ymin, xmax, ymax } = face.pixelBox;
+    const { xmin, ymin, xmax, ymax } = face.pixelBox!;
     expect((xmin + xmax) / 2).toBeGreaterThan(150);
     expect((xmin + xmax) / 2).toBeLessThan(300);
     expect((ymin + ymax) / 2).toBeLessThan(220);

@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse, type ImageResult } from '@edge-ssd/protos';
-import { callUnary } from '@edge-ssd/service-kit';
-import { builtinModel, healthOf, jpegs, metricValue, scrapeMetrics, startService, until, type RunningService } from '../src';
+import { builtinModel, detectCall, modelInfoOf, healthOf, jpegs, metricValue, scrapeMetrics, startService, until, type RunningService, type SsdClient } from '../src';
 
 const running: RunningService[] = [];
-const clients: grpc.Client[] = [];
+const clients: SsdClient[] = [];
 let scratch: string;
 
 beforeAll(async () => {
@@ -50,15 +49,15 @@ async function gateway(env: Record<string, string>): Promise<RunningService> {
   return service;
 }
 
-function client(kind: 'Gateway' | 'Detector', port: number, credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): grpc.Client {
+function client(kind: 'Gateway' | 'Detector', port: number, credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): SsdClient {
   const c = new (loadSsdPackage()[kind])(`127.0.0.1:${port}`, credentials, options);
   clients.push(c);
   return c;
 }
 
-function detect(c: grpc.Client, images: Array<{ id: string; encoded: Buffer }>, options: grpc.CallOptions = {}, metadata?: grpc.Metadata): Promise<DetectResponse> {
+function detect(c: SsdClient, images: Array<{ id: string; encoded: Buffer }>, options: grpc.CallOptions = {}, metadata?: grpc.Metadata): Promise<DetectResponse> {
   const request: DetectRequestInit = { images };
-  return callUnary(c, 'Detect', request, { deadline: Date.now() + 60_000, ...options }, metadata);
+  return detectCall(c, request, options, metadata);
 }
 
 const metricsOf = (s: RunningService): Promise<string> => scrapeMetrics(s.ready['metricsPort'] as number);
@@ -98,7 +97,7 @@ describe('gateway over several detectors', () => {
       expect(results.map((x) => x.id)).toEqual(request.map((x) => x.id));
       request.forEach(({ image }, k) => {
         const got: ImageResult = results[k]!;
-        expect(got.status.code).toBe(grpc.status.OK);
+        expect(got.status!.code).toBe(grpc.status.OK);
         expect({ ...got, id: '' }).toEqual({ ...expected[image]!, id: '' });
         images++;
       });
@@ -174,8 +173,8 @@ describe('gateway over several detectors', () => {
     };
     await expect(detect(gwClient, images)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     await expect(detect(gwClient, images, {}, bearer('wrong'))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    await expect(callUnary(gwClient, 'GetModelInfo', {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    expect((await detect(gwClient, images, {}, bearer('second-secret'))).results[0]!.status.code).toBe(grpc.status.OK);
+    await expect(modelInfoOf(gwClient)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    expect((await detect(gwClient, images, {}, bearer('second-secret'))).results[0]!.status!.code).toBe(grpc.status.OK);
     expect(await healthOf(gw.port)).toBe('SERVING');
     expect(gw.output.join('\n')).not.toContain('secret');
   });
@@ -196,7 +195,7 @@ describe('gateway over several detectors', () => {
     const ca = await readFile(file('ca.crt'));
     const secure = client('Gateway', gw.port, grpc.credentials.createSsl(ca), { 'grpc.ssl_target_name_override': 'localhost' });
     const images = (await jpegs(1, 64, 48)).map((encoded) => ({ id: 'x', encoded }));
-    expect((await detect(secure, images)).results[0]!.status.code).toBe(grpc.status.OK);
+    expect((await detect(secure, images)).results[0]!.status!.code).toBe(grpc.status.OK);
     await expect(detect(client('Gateway', gw.port), images, { deadline: Date.now() + 3000 })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
     // A detector that demands client certificates refuses a caller without one.
     const anonymous = client('Detector', d.port, grpc.credentials.createSsl(ca), { 'grpc.ssl_target_name_override': 'localhost' });

@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import sharp from 'sharp';
-import { loadSsdPackage, type DetectResponse } from '@edge-ssd/protos';
-import { callUnary } from '@edge-ssd/service-kit';
-import { jpegs, metricValue, REPO_ROOT, scrapeMetrics } from '../src';
+import { loadSsdPackage } from '@edge-ssd/protos';
+import { detectCall, jpegs, metricValue, REPO_ROOT, scrapeMetrics } from '../src';
 
 const ASTRONAUT = '/usr/lib/python3/dist-packages/skimage/data/astronaut.png';
 
@@ -63,9 +62,9 @@ describe('DETECTORS=3 npm start', () => {
     const images = [astronaut, ...(await jpegs(23, 320, 240))].map((data) => ({ encoded: data }));
     const client = new (loadSsdPackage().Gateway)(`127.0.0.1:${ready.gatewayPort}`, grpc.credentials.createInsecure());
     try {
-      const response = await callUnary<object, DetectResponse>(client, 'Detect', { images }, { deadline: Date.now() + 120_000 });
+      const response = await detectCall(client, { images }, { deadline: Date.now() + 120_000 });
       expect(response.results).toHaveLength(24);
-      expect(response.results.map((r) => r.status.code)).toEqual(Array(24).fill(grpc.status.OK));
+      expect(response.results.map((r) => r.status!.code)).toEqual(Array(24).fill(grpc.status.OK));
       expect(response.results[0]!.detections.map((d) => d.label)).toEqual(['face']);
     } finally {
       client.close();

@@ -1,5 +1,5 @@
-// The arm64 proof: the detector's inference path (its compiled worker: preprocessing, the
-// onnxruntime-node session, ssd-core postprocessing) runs under qemu-aarch64 -cpu cortex-a72 (an
+// The arm64 proof: the detector's inference path (the SsdSession its workers run: preprocessing,
+// the onnxruntime-node session, ssd-core postprocessing) runs under qemu-aarch64 -cpu cortex-a72 (an
 // RK3399 big core) with arm64 Node 20 and onnxruntime-node's own linux/arm64 binary, and its
 // detections equal the x64 ones: same classes and count, scores and boxes within 1e-4.
 //
@@ -14,8 +14,7 @@ import sharp from 'sharp';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
 import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
 import { loadModel } from '../../apps/detector/src/model/load-model';
-import { decodeImage } from '../../apps/detector/src/service/image-decode';
-import type { WorkerSettings } from '../../apps/detector/src/worker/protocol';
+import { decodeImage } from '@edge-ssd/ssd-pipeline';
 
 const execFileAsync = promisify(execFile);
 
@@ -165,13 +164,13 @@ maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-nod
       const encoded = await makeImages();
       const images = [];
       for (const { name, bytes } of encoded) {
-        const pixels = await decodeImage({ source: 'encoded', encoded: bytes } as Parameters<typeof decodeImage>[0], { maxBytes: 64 << 20, maxPixels: 1 << 24 });
+        const pixels = await decodeImage({ kind: 'encoded', bytes }, { maxBytes: 64 << 20, maxPixels: 1 << 24 });
         const file = path.join(work, `${name}.raw`);
         fs.writeFileSync(file, pixels.data);
         images.push({ name, file, width: pixels.width, height: pixels.height, order: pixels.order });
       }
       // The RK3399 layout: one worker, two onnxruntime threads (k8s/overlays/arm64-rk3399).
-      const settings: WorkerSettings = { modelPath: model.path, spec: model.spec, intraOpThreads: 2, ortSpinning: false, maxBatch: images.length };
+      const settings = { modelPath: model.path, spec: model.spec, intraOpThreads: 2, maxBatch: images.length };
       // The model's defaults (what a client gets with options unset), and a low threshold so
       // that many more boxes, scores and NMS decisions are compared.
       const optionSets: DetectOptions[] = [{}, { scoreThreshold: 0.05, keepTopK: 200 }];

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage, type DetectResponse } from '@edge-ssd/protos';
-import { callUnary } from '@edge-ssd/service-kit';
+import { unary } from '@edge-ssd/service-kit';
 import { K8S_DIR, renderKustomization, renderOverlay } from '../src/render';
 import { parseDockerfile } from './support/dockerfile';
 import { type Container, type Deployment, containerEnv, find, parseStream, quantity, withTempKustomization, type K8sObject } from './support/manifests';
@@ -200,11 +200,12 @@ describe.each(VARIANTS.map((v) => [v.name, v] as const))('%s, run as its contain
       expect(ready.model).toBe('faceapi-ssd-mobilenetv1-512');
       const client = new (loadSsdPackage().Detector)(`127.0.0.1:${ready.port}`, grpc.credentials.createInsecure());
       try {
-        const response = await callUnary<object, DetectResponse>(client, 'Detect', { images: [{ id: 'astronaut', encoded: fs.readFileSync(ASTRONAUT) }] }, { deadline: Date.now() + 60_000 });
+        const request = { images: [{ id: 'astronaut', encoded: fs.readFileSync(ASTRONAUT) }] };
+        const response = await unary<DetectResponse>((done) => client.Detect(request, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, done));
         const [result] = response.results;
-        expect(result!.status.code).toBe(grpc.status.OK);
+        expect(result!.status!.code).toBe(grpc.status.OK);
         expect(result!.detections.map((d) => d.label)).toEqual(['face']);
-        const { xmin, ymin, xmax, ymax } = result!.detections[0]!.pixelBox;
+        const { xmin, ymin, xmax, ymax } = result!.detections[0]!.pixelBox!;
         // Her face, in the upper middle of the 512x512 portrait (face-api: 0.965 at (181,73)-(264,175)).
         expect(result!.detections[0]!.score).toBeGreaterThan(0.9);
         expect([Math.abs(xmin - 181), Math.abs(ymin - 73), Math.abs(xmax - 264), Math.abs(ymax - 175)].every((d) => d <= 3)).toBe(true);

@@ -1,13 +1,28 @@
-// The public contract as loaded at run time, plus TypeScript shapes of its messages as
-// @grpc/proto-loader delivers them with LOADER_OPTIONS (camelCase fields, enums as strings,
-// defaults filled in, oneof name in `source`).
+// The public contract ssd.v1 as loaded at run time, with its TypeScript types generated from
+// ssd.proto by proto-loader-gen-types (src/generated, `nx run protos:generate`; a test checks they
+// are current). Loaded and generated with the same options: camelCase fields, enums as strings,
+// defaults filled in, repeated fields always arrays, the set oneof's name in `source`.
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './generated/ssd';
+import type { Box__Output } from './generated/ssd/v1/Box';
+import type { DetectOptions as DetectOptionsInit, DetectOptions__Output } from './generated/ssd/v1/DetectOptions';
+import type { DetectRequest as DetectRequestInit, DetectRequest__Output } from './generated/ssd/v1/DetectRequest';
+import type { DetectResponse as DetectResponseInit, DetectResponse__Output } from './generated/ssd/v1/DetectResponse';
+import type { Detection__Output } from './generated/ssd/v1/Detection';
+import type { Image__Output } from './generated/ssd/v1/Image';
+import type { ImageResult__Output } from './generated/ssd/v1/ImageResult';
+import type { ImageStatus__Output } from './generated/ssd/v1/ImageStatus';
+import type { GetModelInfoRequest__Output } from './generated/ssd/v1/GetModelInfoRequest';
+import type { ModelInfo__Output } from './generated/ssd/v1/ModelInfo';
+import type { PixelFormat__Output } from './generated/ssd/v1/PixelFormat';
+import type { RawImage__Output } from './generated/ssd/v1/RawImage';
 
 export const PROTO_ROOT = path.join(__dirname, '..');
 export const SSD_PROTO_FILE = path.join(PROTO_ROOT, 'ssd', 'v1', 'ssd.proto');
 
+/** What proto-loader-gen-types is told too (project.json, target `generate`). */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
   longs: String,
@@ -18,10 +33,12 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
+type V1 = ProtoGrpcType['ssd']['v1'];
+
 export interface SsdPackage {
   definition: protoLoader.PackageDefinition;
-  Gateway: grpc.ServiceClientConstructor;
-  Detector: grpc.ServiceClientConstructor;
+  Gateway: V1['Gateway'];
+  Detector: V1['Detector'];
 }
 
 let cached: SsdPackage | undefined;
@@ -29,92 +46,30 @@ let cached: SsdPackage | undefined;
 export function loadSsdPackage(): SsdPackage {
   if (!cached) {
     const definition = protoLoader.loadSync(SSD_PROTO_FILE, LOADER_OPTIONS);
-    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-      ssd: { v1: { Gateway: grpc.ServiceClientConstructor; Detector: grpc.ServiceClientConstructor } };
-    };
-    cached = { definition, Gateway: loaded.ssd.v1.Gateway, Detector: loaded.ssd.v1.Detector };
+    const { ssd } = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+    cached = { definition, Gateway: ssd.v1.Gateway, Detector: ssd.v1.Detector };
   }
   return cached;
 }
 
-export type PixelFormat = 'PIXEL_FORMAT_UNSPECIFIED' | 'RGB8' | 'BGR8';
+// Messages as they are received: every field present (defaults filled in).
+export type PixelFormat = PixelFormat__Output;
+export type RawImage = RawImage__Output;
+export type Image = Image__Output;
+export type DetectOptions = DetectOptions__Output;
+export type DetectRequest = DetectRequest__Output;
+export type Box = Box__Output;
+export type Detection = Detection__Output;
+export type ImageStatus = ImageStatus__Output;
+export type ImageResult = ImageResult__Output;
+export type DetectResponse = DetectResponse__Output;
+export type ModelInfo = ModelInfo__Output;
+export type GetModelInfoRequest = GetModelInfoRequest__Output;
 
-export interface RawImage {
-  width: number;
-  height: number;
-  format: PixelFormat;
-  data: Buffer;
-}
+// Messages as they are sent: every field optional, as protobuf allows.
+export type { DetectOptionsInit, DetectRequestInit, DetectResponseInit };
 
-export interface Image {
-  id: string;
-  encoded?: Buffer;
-  raw?: RawImage | null;
-  source?: 'encoded' | 'raw';
-}
-
-export interface DetectOptions {
-  scoreThreshold: number;
-  iouThreshold: number;
-  topK: number;
-  keepTopK: number;
-  classIds: number[];
-}
-
-export interface DetectRequest {
-  images: Image[];
-  options: DetectOptions | null;
-}
-
-export interface Box {
-  xmin: number;
-  ymin: number;
-  xmax: number;
-  ymax: number;
-}
-
-export interface Detection {
-  classId: number;
-  label: string;
-  score: number;
-  box: Box;
-  pixelBox: Box;
-}
-
-export interface ImageStatus {
-  code: number;
-  message: string;
-}
-
-export interface ImageResult {
-  id: string;
-  status: ImageStatus;
-  detections: Detection[];
-  width: number;
-  height: number;
-}
-
-export interface DetectResponse {
-  results: ImageResult[];
-  model: string;
-}
-
-export type GetModelInfoRequest = Record<string, never>;
-
-export interface ModelInfo {
-  name: string;
-  sha256: string;
-  inputWidth: number;
-  inputHeight: number;
-  labels: string[];
-  bnFused: boolean;
-  numPriors: number;
-}
-
-/** What a client may send: everything optional, as protobuf allows. */
-export interface DetectRequestInit {
-  images: Array<{ id?: string; encoded?: Uint8Array; raw?: { width: number; height: number; format: PixelFormat | number; data: Uint8Array } }>;
-  options?: Partial<DetectOptions>;
-}
+export type { GatewayClient, GatewayHandlers } from './generated/ssd/v1/Gateway';
+export type { DetectorClient, DetectorHandlers } from './generated/ssd/v1/Detector';
 
 export * from './request-scan';

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // The detector's inference path on whatever Node runs this file: x64 natively, or arm64 Node under
-// qemu-aarch64 (-cpu cortex-a72). It loads the detector's own compiled worker
-// (apps/detector/dist/worker/inference-worker.js: onnxruntime-node session with the detector's
-// options, warm-up, preprocessing straight into the batch tensor, ssd-core postprocessing) in a
-// worker thread exactly as the Piscina pool does, and runs it on raw pixel images (decoded on the
-// host beforehand, so no image codec is needed here): each image alone ("single") or all of them
-// in one session run ("batch"), with the detect options of each planned run.
+// qemu-aarch64 (-cpu cortex-a72). It creates the SsdSession the detector's workers run
+// (libs/ssd-pipeline/dist: onnxruntime-node session with the detector's options, warm-up,
+// preprocessing straight into the batch tensor, ssd-core postprocessing) in a worker thread, as the
+// detector's pool does, and runs it on raw pixel images (decoded on the host beforehand, so no
+// image codec is needed here): each image alone ("single") or all of them in one session run
+// ("batch"), with the detect options of each planned run.
 //
 //   node tools/arm64/proof.js JOB.json OUT.json
 //
-// JOB.json: { settings: WorkerSettings (apps/detector/src/worker/protocol.ts),
+// JOB.json: { settings: { modelPath, spec, intraOpThreads, maxBatch },
 //             images: [{ name, file, width, height, order }], optionSets: [DetectOptions, ...],
 //             runs: [{ optionSet: index, mode: "single" | "batch" }, ...] }
 // OUT.json: { arch, platform, node, onnxruntime, timings: { startMs, readyMs, runs: [...] },
@@ -20,7 +20,7 @@ const path = require('node:path');
 const { Worker, isMainThread, parentPort } = require('node:worker_threads');
 
 const REPO = path.resolve(__dirname, '..', '..');
-const INFERENCE_WORKER = path.join(REPO, 'apps', 'detector', 'dist', 'worker', 'inference-worker.js');
+const PIPELINE = path.join(REPO, 'libs', 'ssd-pipeline', 'dist');
 const SESSION_READY = 'edge-ssd:session-ready';
 
 const now = () => Number(process.hrtime.bigint() / 1000n) / 1000;
@@ -31,10 +31,12 @@ function imageItem(image, options) {
 }
 
 function workerMain() {
-  // The detector's module exports a promise of its task handler, created from workerData.
-  // Listen first: the module posts SESSION_READY (and the host answers with the job) before the
-  // promise resolves.
-  const ready = require(INFERENCE_WORKER);
+  const { SsdSession } = require(PIPELINE);
+  const { modelPath, spec, intraOpThreads, maxBatch } = require('node:worker_threads').workerData;
+  const ready = SsdSession.create(modelPath, spec, { intraOpThreads, maxBatch }).then((session) => {
+    parentPort.postMessage({ [SESSION_READY]: true });
+    return (task) => session.run(task.items);
+  });
   parentPort.on('message', async (job) => {
     try {
       const handler = await ready;
@@ -96,7 +98,7 @@ async function main(argv) {
     arch: process.arch,
     platform: process.platform,
     node: process.version,
-    onnxruntime: require(require.resolve('onnxruntime-node/package.json', { paths: [path.dirname(INFERENCE_WORKER)] })).version,
+    onnxruntime: require(require.resolve('onnxruntime-node/package.json', { paths: [PIPELINE] })).version,
     timings: { totalMs: now() - started, readyMs: outcome.readyMs, runs: outcome.runs },
     results: outcome.results,
   };

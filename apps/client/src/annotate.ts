@@ -13,7 +13,9 @@ export function overlaySvg(result: ImageResult): string {
   const { width, height } = result;
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 200));
   const fontSize = Math.max(12, Math.round(Math.min(width, height) / 30));
-  const shapes = result.detections.map((d) => {
+  // A detection always carries its box; a message without one draws nothing.
+  const shapes = result.detections.flatMap((d) => {
+    if (!d.pixelBox) return [];
     const color = PALETTE[d.classId % PALETTE.length];
     const { xmin, ymin, xmax, ymax } = d.pixelBox;
     const x = Math.round(xmin);

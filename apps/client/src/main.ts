@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
-import { callUnary, MiB } from '@edge-ssd/service-kit';
+import { MiB, unary } from '@edge-ssd/service-kit';
 import { parseClientArgs, USAGE, UsageError, type ClientArgs } from './args';
 import { annotate } from './annotate';
 
@@ -19,20 +19,20 @@ async function run(args: ClientArgs): Promise<number> {
     options: { scoreThreshold: args.scoreThreshold, iouThreshold: args.iouThreshold, classIds: args.classIds },
   };
   try {
-    const response = await callUnary<DetectRequestInit, DetectResponse>(client, 'Detect', request, { deadline: Date.now() + args.deadlineMs });
+    const response = await unary<DetectResponse>((done) => client.Detect(request, new grpc.Metadata(), { deadline: Date.now() + args.deadlineMs }, done));
     process.stdout.write(JSON.stringify(response, null, 2) + '\n');
     if (args.annotateDir) {
       await mkdir(args.annotateDir, { recursive: true });
       await Promise.all(
         response.results.map(async (result, i) => {
-          if (result.status.code !== grpc.status.OK) return;
+          if (result.status?.code !== grpc.status.OK) return;
           const out = path.join(args.annotateDir!, path.basename(images[i]!.file));
           await writeFile(out, await annotate(images[i]!.bytes, result));
           process.stderr.write(`wrote ${out}\n`);
         }),
       );
     }
-    return response.results.every((r) => r.status.code === grpc.status.OK) ? 0 : 1;
+    return response.results.every((r) => r.status?.code === grpc.status.OK) ? 0 : 1;
   } finally {
     client.close();
   }

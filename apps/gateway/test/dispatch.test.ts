@@ -3,8 +3,8 @@
 // deadlines and cancellation propagate exactly as in the gateway.
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { loadSsdPackage, type DetectRequest, type DetectResponse, type ImageResult } from '@edge-ssd/protos';
-import { bindServer, callUnary, createLogger, grpcError } from '@edge-ssd/service-kit';
+import { loadSsdPackage, type DetectRequest, type DetectResponse, type GatewayClient, type ImageResult } from '@edge-ssd/protos';
+import { bindServer, createLogger, grpcError, unary } from '@edge-ssd/service-kit';
 import { backoffMs, chunk, Dispatcher, RETRYABLE, type RetryPolicy } from '../src/service/dispatch';
 import { DetectorSet } from '../src/upstream/detector-set';
 
@@ -52,7 +52,7 @@ async function fakeDetector(behaviour: Behaviour): Promise<FakeDetector> {
 const policy: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20, attemptTimeoutMs: 200 };
 
 /** A gateway front whose Detect is the dispatcher, over these detectors; returns a client of it. */
-async function front(detectors: FakeDetector[], chunkSize = 2, retry = policy): Promise<grpc.Client> {
+async function front(detectors: FakeDetector[], chunkSize = 2, retry = policy): Promise<GatewayClient> {
   const set = new DetectorSet({ credentials: grpc.credentials.createInsecure(), channelOptions: {}, healthIntervalMs: 50, log });
   set.update(detectors.map((d) => d.address));
   for (let i = 0; i < 200 && set.healthyCount < detectors.length; i++) await new Promise((r) => setTimeout(r, 10));
@@ -77,8 +77,8 @@ async function front(detectors: FakeDetector[], chunkSize = 2, retry = policy): 
 }
 
 const images = (...ids: string[]) => ids.map((id) => ({ id, encoded: Buffer.from(id) }));
-const detect = (client: grpc.Client, ids: string[], deadlineMs = 5000) =>
-  callUnary<object, DetectResponse>(client, 'Detect', { images: images(...ids) }, { deadline: Date.now() + deadlineMs });
+const detect = (client: GatewayClient, ids: string[], deadlineMs = 5000) =>
+  unary<DetectResponse>((done) => client.Detect({ images: images(...ids) }, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, done));
 
 afterEach(() => {
   for (const s of servers.splice(0)) s.close();
@@ -120,7 +120,7 @@ describe('dispatch over detectors', () => {
     const down = await fakeDetector(async () => Promise.reject(grpcError(grpc.status.UNAVAILABLE, 'overloaded')));
     const up = await fakeDetector(async (r) => answer(r));
     const response = await detect(await front([down, up]), ['a', 'b', 'c', 'd']);
-    expect(response.results.map((r) => [r.id, r.status.code])).toEqual(['a', 'b', 'c', 'd'].map((id) => [id, grpc.status.OK]));
+    expect(response.results.map((r) => [r.id, r.status!.code])).toEqual(['a', 'b', 'c', 'd'].map((id) => [id, grpc.status.OK]));
     // Each chunk met the failing detector at most once.
     expect(down.calls.length).toBeLessThanOrEqual(2);
     expect(up.calls.flatMap((c) => c.ids).sort()).toEqual(['a', 'b', 'c', 'd']);
@@ -135,7 +135,7 @@ describe('dispatch over detectors', () => {
     const client = await front([flaky, healthy], 4);
     for (let i = 0; i < 4; i++) {
       const response = await detect(client, ['a', 'b', 'c']);
-      expect(response.results.map((r) => [r.id, r.status.code])).toEqual([['a', 0], ['b', 0], ['c', 0]]);
+      expect(response.results.map((r) => [r.id, r.status!.code])).toEqual([['a', 0], ['b', 0], ['c', 0]]);
     }
     // Whenever the flaky detector answered, only 'b' went on to the healthy one.
     const retried = healthy.calls.filter((c) => c.ids.length === 1);
@@ -149,7 +149,7 @@ describe('dispatch over detectors', () => {
     const client = await front([stuck, healthy], 1);
     const started = Date.now();
     const response = await detect(client, ['a', 'b'], 3000);
-    expect(response.results.map((r) => r.status.code)).toEqual([0, 0]);
+    expect(response.results.map((r) => r.status!.code)).toEqual([0, 0]);
     // A stuck attempt got a third of the 3 s, not all of it.
     expect(Date.now() - started).toBeLessThan(2500);
     await new Promise((r) => setTimeout(r, 50));
@@ -172,7 +172,7 @@ describe('dispatch over detectors', () => {
   it('starts no new attempt once the client has cancelled', async () => {
     const down = await fakeDetector(async () => Promise.reject(grpcError(grpc.status.UNAVAILABLE, 'down')));
     const client = await front([down], 8, { ...policy, maxAttempts: 10, initialBackoffMs: 100, maxBackoffMs: 100 });
-    const call = (client as unknown as Record<string, (...a: unknown[]) => grpc.ClientUnaryCall>)['Detect']!.call(client, { images: images('a') }, () => undefined);
+    const call = client.Detect({ images: images('a') }, () => undefined);
     await new Promise((r) => setTimeout(r, 120));
     call.cancel();
     const seen = down.calls.length;
@@ -190,8 +190,8 @@ describe('dispatch over detectors', () => {
   it('never shows a detector address or an upstream message to the client', async () => {
     const broken = await fakeDetector(async () => Promise.reject(grpcError(grpc.status.INTERNAL, 'connect ECONNREFUSED 10.1.2.3:50052 (grpc-js internals)')));
     const response = await detect(await front([broken], 8), ['a']);
-    expect(response.results[0]!.status.code).toBe(grpc.status.INTERNAL);
-    expect(response.results[0]!.status.message).toBe('detectors failed to process the images (every attempt failed)');
+    expect(response.results[0]!.status!.code).toBe(grpc.status.INTERNAL);
+    expect(response.results[0]!.status!.message).toBe('detectors failed to process the images (every attempt failed)');
     expect(JSON.stringify(response)).not.toMatch(/10\.1\.2\.3|ECONNREFUSED|127\.0\.0\.1|grpc-js/);
   });
 });

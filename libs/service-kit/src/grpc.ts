@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
 
 export function bindServer(server: grpc.Server, address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,37 +32,43 @@ export function statusName(code: number): string {
 
 export const MiB = 1024 * 1024;
 
-type UnaryMethod<Req, Res> = (
-  request: Req,
-  metadata: grpc.Metadata,
-  options: grpc.CallOptions,
-  callback: (error: grpc.ServiceError | null, response?: Res) => void,
-) => grpc.ClientUnaryCall;
-
 /**
- * Calls a unary method of a client made by loadPackageDefinition, as a promise. Aborting `signal`
+ * A unary call as a promise, typed by the generated client:
+ * `unary((done) => client.Detect(request, metadata, { deadline }, done))`. Aborting `signal`
  * cancels the call (it then rejects with CANCELLED).
  */
-export function callUnary<Req, Res>(
-  client: grpc.Client,
-  method: string,
-  request: Req,
-  options: grpc.CallOptions = {},
-  metadata: grpc.Metadata = new grpc.Metadata(),
-  signal?: AbortSignal,
-): Promise<Res> {
-  const fn = (client as unknown as Record<string, UnaryMethod<Req, Res> | undefined>)[method];
-  if (typeof fn !== 'function') return Promise.reject(new Error(`client has no method ${method}`));
+export function unary<Res>(start: (callback: grpc.requestCallback<Res>) => grpc.ClientUnaryCall, signal?: AbortSignal): Promise<Res> {
   if (signal?.aborted) return Promise.reject(grpcError(grpc.status.CANCELLED, 'cancelled'));
   return new Promise((resolve, reject) => {
     const onAbort = (): void => call.cancel();
-    const call = fn.call(client, request, metadata, options, (error, response) => {
+    const call = start((error, response) => {
       signal?.removeEventListener('abort', onAbort);
       if (error) reject(error);
       else resolve(response as Res);
     });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** grpc.health.v1.Health as a client, for probing another server's health. */
+export interface HealthClient extends grpc.Client {
+  Check(request: { service: string }, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<{ status: string }>): grpc.ClientUnaryCall;
+}
+
+const HealthClientConstructor = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health') as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => HealthClient;
+
+export function healthClient(address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions = {}): HealthClient {
+  return new HealthClientConstructor(address, credentials, options);
+}
+
+/** A server's (or one of its services', by name) grpc.health.v1 status. */
+export async function checkHealth(client: HealthClient, service: string, deadline: number): Promise<string> {
+  const reply = await unary<{ status: string }>((done) => client.Check({ service }, new grpc.Metadata(), { deadline }, done));
+  return reply.status;
 }
 
 /**

@@ -5,12 +5,12 @@
 // budget, and the images of one request stream through instead of all decoding at once. A bad
 // image fails alone; one answer per image, in request order.
 import * as grpc from '@grpc/grpc-js';
-import type { DetectRequest, DetectResponse, Detection as WireDetection, ImageResult, ModelInfo } from '@edge-ssd/protos';
+import type { DetectorHandlers, DetectRequest, DetectResponse, Detection as WireDetection, Image, ImageResult, ModelInfo } from '@edge-ssd/protos';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
 import { BudgetError, callDeadline, COLLECT_AFTER_BYTES, collectYoung, grpcError, reply, type ByteBudget, type Limiter, type Logger, type Reservation } from '@edge-ssd/service-kit';
 import { JobDroppedError, QueueFullError, type DynamicBatcher, type JobContext, type QueueSlots } from '../batching/dynamic-batcher';
 import type { InferenceItem } from '../worker/protocol';
-import { decodeProbed, ImageError, probeImage, type DecodeLimits, type ImageProbe } from './image-decode';
+import { decodeProbed, ImageError, probeImage, type DecodeLimits, type ImageProbe, type ImageSource } from '@edge-ssd/ssd-pipeline';
 import { OptionsError, toDetectOptions, type OptionLimits } from './detect-options';
 
 export interface DetectServiceDeps {
@@ -28,6 +28,20 @@ export interface DetectServiceDeps {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A request image as the pipeline takes it. */
+function sourceOf(image: Image): ImageSource {
+  if (image.source === 'raw' && image.raw) {
+    const { width, height, format, data } = image.raw;
+    return { kind: 'raw', width, height, order: format === 'RGB8' ? 'RGB' : format === 'BGR8' ? 'BGR' : undefined, data };
+  }
+  return { kind: 'encoded', bytes: image.encoded ?? EMPTY };
+}
+
+/** The status an image problem is answered with. */
+function imageFailure(error: ImageError): { ok: false; code: grpc.status; message: string } {
+  return { ok: false, code: error.problem === 'too-large' ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INVALID_ARGUMENT, message: error.message };
+}
 
 /** What happened to one image: its detections or why it has none. */
 type Outcome = { ok: true; detections: Detection[]; width: number; height: number } | { ok: false; code: grpc.status; message: string };
@@ -55,7 +69,7 @@ class RequestState {
   }
 }
 
-export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServiceImplementation {
+export function createDetectService(deps: DetectServiceDeps): DetectorHandlers {
   const { batcher, modelInfo, limits, pixels, decoder, log } = deps;
   const record = deps.record ?? (() => undefined);
 
@@ -82,7 +96,7 @@ export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServic
     state: RequestState,
   ): Promise<Outcome> {
     try {
-      const image = await decoder.run(() => decodeProbed(request.images[i]!, probe, limits));
+      const image = await decoder.run(() => decodeProbed(sourceOf(request.images[i]!), probe, limits));
       // libvips' own copy of the pixels is garbage now: free it before the budget says it is.
       if (probe.format !== 'raw' && image.data.byteLength >= COLLECT_AFTER_BYTES) collectYoung();
       // The decoder's working set is gone; only the decoded pixels stay until the run is done.
@@ -97,7 +111,7 @@ export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServic
       }
       return { ok: true, detections, width, height };
     } catch (error) {
-      if (error instanceof ImageError) return { ok: false, code: error.code, message: error.message };
+      if (error instanceof ImageError) return imageFailure(error);
       if (error instanceof JobDroppedError) {
         state.fail(
           state.failure ??
@@ -137,10 +151,10 @@ export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServic
     for (let i = 0; i < request.images.length && !state.failure; i++) {
       let probe: ImageProbe;
       try {
-        probe = await probeImage(request.images[i]!, limits);
+        probe = await probeImage(sourceOf(request.images[i]!), limits);
       } catch (error) {
         if (!(error instanceof ImageError)) throw error;
-        outcomes.push({ ok: false, code: error.code, message: error.message });
+        outcomes.push(imageFailure(error));
         continue;
       }
       let admitted: Reservation;
@@ -167,9 +181,9 @@ export function createDetectService(deps: DetectServiceDeps): grpc.UntypedServic
       const context: JobContext = { deadline: callDeadline(call), isCancelled: () => call.cancelled };
       const cancelled = new AbortController();
       call.once('cancelled', () => cancelled.abort());
-      reply(detect(call.request, context, cancelled.signal), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
+      reply(detect(call.request, context, cancelled.signal), callback, log, (code, response) => record(code, response?.results.map((r) => r.status?.code ?? grpc.status.UNKNOWN) ?? []));
     },
-    GetModelInfo(_call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
+    GetModelInfo(_call, callback: grpc.sendUnaryData<ModelInfo>) {
       callback(null, modelInfo);
     },
   };

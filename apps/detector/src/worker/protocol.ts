@@ -1,6 +1,6 @@
 // What crosses the thread boundary between the detector's main thread and its workers.
-import type { Detection, DetectOptions, SsdSpec } from '@edge-ssd/ssd-core';
-import type { PixelImage } from './preprocess';
+import type { Detection, SsdSpec } from '@edge-ssd/ssd-core';
+import type { SessionItem } from '@edge-ssd/ssd-pipeline';
 
 export interface WorkerSettings {
   modelPath: string;
@@ -11,10 +11,7 @@ export interface WorkerSettings {
 }
 
 /** One image of a session run, with the options of the request it came from. */
-export interface InferenceItem {
-  image: PixelImage;
-  options: DetectOptions;
-}
+export type InferenceItem = SessionItem;
 
 /**
  * One session run: up to maxBatch images, possibly from different requests. Pixels are in shared

@@ -10,7 +10,7 @@
 // details go to the log only.
 import * as grpc from '@grpc/grpc-js';
 import type { DetectRequest, DetectResponse, Image, ImageResult } from '@edge-ssd/protos';
-import { callUnary, grpcError, isServiceError, type Logger } from '@edge-ssd/service-kit';
+import { grpcError, isServiceError, unary, type Logger } from '@edge-ssd/service-kit';
 import type { DetectorSet } from '../upstream/detector-set';
 
 export interface RetryPolicy {
@@ -160,14 +160,8 @@ export class Dispatcher {
       const started = process.hrtime.bigint();
       const sent = pending.map((i) => images[i]!);
       try {
-        const response = await callUnary<DetectRequest, DetectResponse>(
-          detector.client,
-          'Detect',
-          { images: sent, options: request.options },
-          { deadline: this.attemptDeadline(context.deadline, this.policy.maxAttempts - attempt + 1), parent: context.parent },
-          undefined,
-          stop,
-        );
+        const options = { deadline: this.attemptDeadline(context.deadline, this.policy.maxAttempts - attempt + 1), parent: context.parent };
+        const response = await unary<DetectResponse>((done) => detector.client.Detect({ images: sent, options: request.options }, new grpc.Metadata(), options, done), stop);
         this.observer.attempt?.(detector.address, grpc.status.OK, seconds(started));
         if (response.results.length !== sent.length) {
           this.log.error('detector answered the wrong number of results', { detector: detector.address, sent: sent.length, got: response.results.length });
@@ -178,9 +172,11 @@ export class Dispatcher {
         const failed: number[] = [];
         response.results.forEach((result, k) => {
           const i = pending[k]!;
-          if (RETRYABLE_IMAGE.has(result.status.code) && attempt < this.policy.maxAttempts) {
+          // An answer without a status is the detector's fault too.
+          const code = result.status?.code ?? grpc.status.UNKNOWN;
+          if ((RETRYABLE_IMAGE.has(code) || result.status === null) && attempt < this.policy.maxAttempts) {
             failed.push(i);
-            lastCode = result.status.code;
+            lastCode = code;
           } else {
             results[i] = result;
           }

@@ -2,8 +2,8 @@
 // was read (admission.ts); here the batch is handed to the dispatcher, with the caller's deadline
 // and cancellation carried to the detectors.
 import * as grpc from '@grpc/grpc-js';
-import type { DetectRequest, DetectResponse, ModelInfo } from '@edge-ssd/protos';
-import { callDeadline, callUnary, COLLECT_AFTER_BYTES, collectYoung, grpcError, isServiceError, reply, requestSize, type Logger } from '@edge-ssd/service-kit';
+import type { DetectRequest, DetectResponse, ModelInfo, GatewayHandlers, GetModelInfoRequest } from '@edge-ssd/protos';
+import { callDeadline, COLLECT_AFTER_BYTES, collectYoung, grpcError, isServiceError, reply, requestSize, unary, type Logger } from '@edge-ssd/service-kit';
 import type { DetectorSet } from '../upstream/detector-set';
 import { forClient, type Dispatcher } from './dispatch';
 
@@ -16,7 +16,7 @@ export interface GatewayServiceDeps {
   record?(code: grpc.status, imageCodes: grpc.status[]): void;
 }
 
-export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServiceImplementation {
+export function createGatewayService(deps: GatewayServiceDeps): GatewayHandlers {
   const { dispatcher, detectors, maxImagesPerRequest, defaultDeadlineMs, log } = deps;
   const record = deps.record ?? (() => undefined);
 
@@ -35,11 +35,11 @@ export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServ
     return dispatched;
   }
 
-  async function modelInfo(call: grpc.ServerUnaryCall<unknown, ModelInfo>): Promise<ModelInfo> {
+  async function modelInfo(call: grpc.ServerUnaryCall<GetModelInfoRequest, ModelInfo>): Promise<ModelInfo> {
     const detector = detectors.pick();
     if (!detector) throw grpcError(grpc.status.UNAVAILABLE, 'no detector available');
     try {
-      return await callUnary<unknown, ModelInfo>(detector.client, 'GetModelInfo', {}, { deadline: deadlineOf(call), parent: call });
+      return await unary<ModelInfo>((done) => detector.client.GetModelInfo({}, new grpc.Metadata(), { deadline: deadlineOf(call), parent: call }, done));
     } catch (error) {
       if (!isServiceError(error)) throw error;
       log.warn('GetModelInfo failed', { detector: detector.address, code: grpc.status[error.code], details: error.details });
@@ -49,9 +49,9 @@ export function createGatewayService(deps: GatewayServiceDeps): grpc.UntypedServ
 
   return {
     Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
-      reply(detect(call), callback, log, (code, response) => record(code, response?.results.map((r) => r.status.code) ?? []));
+      reply(detect(call), callback, log, (code, response) => record(code, response?.results.map((r) => r.status?.code ?? grpc.status.UNKNOWN) ?? []));
     },
-    GetModelInfo(call: grpc.ServerUnaryCall<unknown, ModelInfo>, callback: grpc.sendUnaryData<ModelInfo>) {
+    GetModelInfo(call, callback) {
       reply(modelInfo(call), callback, log);
     },
   };

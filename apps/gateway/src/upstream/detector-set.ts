@@ -3,13 +3,12 @@
 // latency per detector and know which detectors are ready: each is asked grpc.health.v1 for
 // ssd.v1.Detector every healthIntervalMs, and only SERVING ones are picked while any exist.
 import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-import { loadSsdPackage } from '@edge-ssd/protos';
-import { callUnary, type Logger } from '@edge-ssd/service-kit';
+import { loadSsdPackage, type DetectorClient } from '@edge-ssd/protos';
+import { checkHealth, healthClient, type HealthClient, type Logger } from '@edge-ssd/service-kit';
 
 export interface Detector {
   address: string;
-  client: grpc.Client;
+  client: DetectorClient;
   healthy: boolean;
 }
 
@@ -25,11 +24,9 @@ export interface DetectorSetOptions {
 }
 
 interface Member extends Detector {
-  health: grpc.Client;
+  health: HealthClient;
   timer: NodeJS.Timeout;
 }
-
-const HealthClient = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
 
 export class DetectorSet {
   private readonly members = new Map<string, Member>();
@@ -71,7 +68,7 @@ export class DetectorSet {
       const member: Member = {
         address,
         client: new Detector(address, credentials, channelOptions),
-        health: new HealthClient(address, credentials, channelOptions),
+        health: healthClient(address, credentials, channelOptions),
         healthy: false,
         timer: setInterval(() => void this.probe(member), this.options.healthIntervalMs),
       };
@@ -109,10 +106,7 @@ export class DetectorSet {
   private async probe(member: Member): Promise<void> {
     let healthy = false;
     try {
-      const reply = await callUnary<{ service: string }, { status: string }>(member.health, 'Check', { service: 'ssd.v1.Detector' }, {
-        deadline: Date.now() + Math.max(500, this.options.healthIntervalMs),
-      });
-      healthy = reply.status === 'SERVING';
+      healthy = (await checkHealth(member.health, 'ssd.v1.Detector', Date.now() + Math.max(500, this.options.healthIntervalMs))) === 'SERVING';
     } catch {
       healthy = false;
     }

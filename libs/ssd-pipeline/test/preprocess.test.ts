@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { MOBILENET_SSD_VOC_300, type InputSpec } from '@edge-ssd/ssd-core';
-import { inputToImageScale, preprocessInto, type PixelImage } from '../src/worker/preprocess';
+import { inputToImageScale, preprocessInto, type PixelImage } from '../src';
 
 // OpenCV is the reference the model was trained and demoed with: cv2.resize(img, (w, h))
 // with the default INTER_LINEAR on a uint8 BGR image.

@@ -1,6 +1,5 @@
-import { status } from '@grpc/grpc-js';
 import sharp from 'sharp';
-import { decodeImage, ImageError, sniffFormat } from '../src/service/image-decode';
+import { decodeImage, ImageError, sniffFormat } from '../src';
 
 const limits = { maxPixels: 1000 * 1000, maxBytes: 1 << 20 };
 
@@ -17,21 +16,21 @@ async function rejection(promise: Promise<unknown>): Promise<ImageError> {
 describe('image decoding', () => {
   it('decodes JPEG, PNG (with alpha) and WebP to 3-channel RGB at full size', async () => {
     for (const encoded of [await (await solid(40, 30)).jpeg().toBuffer(), await (await solid(40, 30)).ensureAlpha(0.3).png().toBuffer(), await (await solid(40, 30)).webp({ lossless: true }).toBuffer()]) {
-      const image = await decodeImage({ id: 'x', source: 'encoded', encoded }, limits);
+      const image = await decodeImage({ kind: 'encoded', bytes: encoded }, limits);
       expect([image.width, image.height, image.order, image.data.length]).toEqual([40, 30, 'RGB', 40 * 30 * 3]);
     }
   });
 
   it('expands greyscale images to three channels', async () => {
     const grey = await (await solid(8, 8)).greyscale().png().toBuffer();
-    const image = await decodeImage({ id: 'x', source: 'encoded', encoded: grey }, limits);
+    const image = await decodeImage({ kind: 'encoded', bytes: grey }, limits);
     expect(image.data.length).toBe(8 * 8 * 3);
     expect(image.data[0]).toBe(image.data[1]);
   });
 
   it('applies EXIF orientation, so a rotated JPEG reports its displayed size', async () => {
     const jpeg = await (await solid(40, 20)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
-    const image = await decodeImage({ id: 'x', source: 'encoded', encoded: jpeg }, limits);
+    const image = await decodeImage({ kind: 'encoded', bytes: jpeg }, limits);
     expect([image.width, image.height]).toEqual([20, 40]);
   });
 
@@ -41,51 +40,51 @@ describe('image decoding', () => {
     expect(sniffFormat(gif)).toBeUndefined();
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>');
     for (const encoded of [gif, svg, Buffer.alloc(0)]) {
-      const error = await rejection(decodeImage({ id: 'x', source: 'encoded', encoded }, limits));
-      expect(error.code).toBe(status.INVALID_ARGUMENT);
+      const error = await rejection(decodeImage({ kind: 'encoded', bytes: encoded }, limits));
+      expect(error.problem).toBe('invalid');
     }
   });
 
   it('gives INVALID_ARGUMENT for truncated and corrupt files, naming the format', async () => {
     const png = await (await solid(64, 64)).png().toBuffer();
-    const error = await rejection(decodeImage({ id: 'x', source: 'encoded', encoded: png.subarray(0, 60) }, limits));
-    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    const error = await rejection(decodeImage({ kind: 'encoded', bytes: png.subarray(0, 60) }, limits));
+    expect(error.problem).toBe('invalid');
     expect(error.message).toMatch(/^cannot decode png image/);
   });
 
   it('gives RESOURCE_EXHAUSTED for images over the pixel limit, encoded or raw', async () => {
     const big = await (await solid(1001, 1000)).png().toBuffer();
-    expect((await rejection(decodeImage({ id: 'x', source: 'encoded', encoded: big }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
-    const raw = { width: 2000, height: 1000, format: 'RGB8' as const, data: Buffer.alloc(6) };
-    expect((await rejection(decodeImage({ id: 'x', source: 'raw', raw }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await rejection(decodeImage({ kind: 'encoded', bytes: big }, limits))).problem).toBe('too-large');
+    const raw = { kind: 'raw' as const, width: 2000, height: 1000, order: 'RGB' as const, data: Buffer.alloc(6) };
+    expect((await rejection(decodeImage(raw, limits))).problem).toBe('too-large');
   });
 
   it('rejects a tiny PNG that declares a 30000x30000 image from its header, before decoding', async () => {
-    const error = await rejection(decodeImage({ id: 'bomb', source: 'encoded', encoded: pngDeclaring(30000, 30000) }, limits));
-    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+    const error = await rejection(decodeImage({ kind: 'encoded', bytes: pngDeclaring(30000, 30000) }, limits));
+    expect(error.problem).toBe('too-large');
     expect(error.message).toMatch(/pixel limit/);
   });
 
   it('gives RESOURCE_EXHAUSTED for files over the byte limit', async () => {
     const encoded = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(limits.maxBytes)]);
-    expect((await rejection(decodeImage({ id: 'x', source: 'encoded', encoded }, limits))).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await rejection(decodeImage({ kind: 'encoded', bytes: encoded }, limits))).problem).toBe('too-large');
   });
 
   it('validates raw images: size, pixel format and data length', async () => {
     const cases = [
-      { width: 0, height: 2, format: 'RGB8' as const, data: Buffer.alloc(0) },
-      { width: 2, height: 2, format: 'PIXEL_FORMAT_UNSPECIFIED' as const, data: Buffer.alloc(12) },
-      { width: 2, height: 2, format: 'BGR8' as const, data: Buffer.alloc(11) },
+      { kind: 'raw' as const, width: 0, height: 2, order: 'RGB' as const, data: Buffer.alloc(0) },
+      { kind: 'raw' as const, width: 2, height: 2, order: undefined, data: Buffer.alloc(12) },
+      { kind: 'raw' as const, width: 2, height: 2, order: 'BGR' as const, data: Buffer.alloc(11) },
     ];
     for (const raw of cases) {
-      expect((await rejection(decodeImage({ id: 'x', source: 'raw', raw }, limits))).code).toBe(status.INVALID_ARGUMENT);
+      expect((await rejection(decodeImage(raw, limits))).problem).toBe('invalid');
     }
-    const ok = await decodeImage({ id: 'x', source: 'raw', raw: { width: 2, height: 2, format: 'BGR8', data: Buffer.alloc(12, 7) } }, limits);
+    const ok = await decodeImage({ kind: 'raw', width: 2, height: 2, order: 'BGR', data: Buffer.alloc(12, 7) }, limits);
     expect([ok.order, ok.data.length, ok.data.buffer.byteLength]).toEqual(['BGR', 12, 12]);
   });
 
   it('rejects an image with no data', async () => {
-    expect((await rejection(decodeImage({ id: 'x' }, limits))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await rejection(decodeImage({ kind: 'encoded', bytes: new Uint8Array(0) }, limits))).problem).toBe('invalid');
   });
 });
 

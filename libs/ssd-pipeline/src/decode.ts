@@ -7,16 +7,26 @@
 //
 // EXIF policy: JPEG/WebP orientation tags are applied, so width/height and boxes refer to
 // the image as a viewer shows it.
-import { status } from '@grpc/grpc-js';
-import sharp from 'sharp';
-import type { Image } from '@edge-ssd/protos';
-import type { PixelImage } from '../worker/preprocess';
+import type Sharp from 'sharp';
+import type { ImageSource, PixelImage } from './image';
+
+// Loaded on first use: a process that only runs sessions (a worker thread, the arm64 proof on a
+// board without libvips) never loads the codec library.
+let sharpModule: typeof Sharp | undefined;
+function sharp(input: Uint8Array, options: Sharp.SharpOptions): Sharp.Sharp {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily on purpose (above)
+  sharpModule ??= require('sharp') as typeof Sharp;
+  return sharpModule(input, options);
+}
+
+/** Why an image cannot be served: it is not a usable image, or it is over a limit. */
+export type ImageProblem = 'invalid' | 'too-large';
 
 /** A problem with one image of a batch; the rest of the batch is still served. */
 export class ImageError extends Error {
   override readonly name = 'ImageError';
   constructor(
-    readonly code: status,
+    readonly problem: ImageProblem,
     message: string,
   ) {
     super(message);
@@ -63,27 +73,26 @@ const DECODE_FACTOR: Record<Format, number> = { jpeg: 1.25, png: 1.25, webp: 3.5
 const PROGRESSIVE_JPEG_FACTOR = 2.5;
 
 /** Checks an image's size and limits from its header (or raw fields) without decoding it. */
-export async function probeImage(image: Image, limits: DecodeLimits): Promise<ImageProbe> {
-  const size = image.source === 'raw' ? (image.raw?.data.length ?? 0) : (image.encoded?.length ?? 0);
-  if (size > limits.maxBytes) throw new ImageError(status.RESOURCE_EXHAUSTED, `image has ${size} bytes, over the ${limits.maxBytes}-byte limit`);
-  if (image.source === 'raw' && image.raw) {
-    const { width, height } = checkRaw(image.raw, limits);
+export async function probeImage(image: ImageSource, limits: DecodeLimits): Promise<ImageProbe> {
+  const size = image.kind === 'raw' ? image.data.length : image.bytes.length;
+  if (size > limits.maxBytes) throw new ImageError('too-large', `image has ${size} bytes, over the ${limits.maxBytes}-byte limit`);
+  if (image.kind === 'raw') {
+    const { width, height } = checkRaw(image, limits);
     // The pixels arrive inside the request; the copy the worker takes is what decoding adds.
     return { format: 'raw', width, height, pixelBytes: width * height * 3, decodeBytes: width * height * 3 };
   }
-  if (image.source !== 'encoded' || !image.encoded) throw new ImageError(status.INVALID_ARGUMENT, 'image has neither encoded nor raw data');
-  const format = sniffFormat(image.encoded);
-  if (!format) throw new ImageError(status.INVALID_ARGUMENT, 'unsupported or corrupt image: expected JPEG, PNG or WebP data');
-  let meta: sharp.Metadata;
+  const format = sniffFormat(image.bytes);
+  if (!format) throw new ImageError('invalid', 'unsupported or corrupt image: expected JPEG, PNG or WebP data');
+  let meta: Sharp.Metadata;
   try {
-    meta = await sharp(image.encoded, { limitInputPixels: false, failOn: 'error' }).metadata();
+    meta = await sharp(image.bytes, { limitInputPixels: false, failOn: 'error' }).metadata();
   } catch (error) {
-    throw new ImageError(status.INVALID_ARGUMENT, `cannot decode ${format} image: ${firstLine(error)}`);
+    throw new ImageError('invalid', `cannot decode ${format} image: ${firstLine(error)}`);
   }
   const { width, height } = meta;
-  if (!width || !height) throw new ImageError(status.INVALID_ARGUMENT, `cannot decode ${format} image: no size in its header`);
+  if (!width || !height) throw new ImageError('invalid', `cannot decode ${format} image: no size in its header`);
   if (width * height > limits.maxPixels) {
-    throw new ImageError(status.RESOURCE_EXHAUSTED, `${format} image ${width}x${height} exceeds the ${limits.maxPixels}-pixel limit`);
+    throw new ImageError('too-large', `${format} image ${width}x${height} exceeds the ${limits.maxPixels}-pixel limit`);
   }
   const pixelBytes = width * height * 3;
   const factor = (format === 'jpeg' && meta.isProgressive ? PROGRESSIVE_JPEG_FACTOR : DECODE_FACTOR[format]) + ((meta.orientation ?? 1) > 1 ? 1 : 0);
@@ -92,14 +101,13 @@ export async function probeImage(image: Image, limits: DecodeLimits): Promise<Im
 }
 
 /** Decodes an image probed by probeImage to full-resolution interleaved pixels. */
-export async function decodeProbed(image: Image, probe: ImageProbe, limits: DecodeLimits): Promise<PixelImage> {
-  if (probe.format === 'raw') {
-    const raw = image.raw!;
+export async function decodeProbed(image: ImageSource, probe: ImageProbe, limits: DecodeLimits): Promise<PixelImage> {
+  if (image.kind === 'raw') {
     // The request buffer is shared with the rest of the message; the worker reads its own copy.
-    return { data: sharedCopy(raw.data), width: raw.width, height: raw.height, order: raw.format === 'RGB8' ? 'RGB' : 'BGR' };
+    return { data: sharedCopy(image.data), width: image.width, height: image.height, order: image.order! };
   }
   try {
-    const { data, info } = await sharp(image.encoded!, { limitInputPixels: limits.maxPixels, failOn: 'error' })
+    const { data, info } = await sharp(image.bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')
@@ -109,13 +117,13 @@ export async function decodeProbed(image: Image, probe: ImageProbe, limits: Deco
     return { data: sharedCopy(data), width: info.width, height: info.height, order: 'RGB' };
   } catch (error) {
     const message = firstLine(error);
-    if (/pixel limit/i.test(message)) throw new ImageError(status.RESOURCE_EXHAUSTED, `${probe.format} image exceeds the ${limits.maxPixels}-pixel limit`);
-    throw new ImageError(status.INVALID_ARGUMENT, `cannot decode ${probe.format} image: ${message}`);
+    if (/pixel limit/i.test(message)) throw new ImageError('too-large', `${probe.format} image exceeds the ${limits.maxPixels}-pixel limit`);
+    throw new ImageError('invalid', `cannot decode ${probe.format} image: ${message}`);
   }
 }
 
 /** probeImage then decodeProbed, for callers that do not budget memory. */
-export async function decodeImage(image: Image, limits: DecodeLimits): Promise<PixelImage> {
+export async function decodeImage(image: ImageSource, limits: DecodeLimits): Promise<PixelImage> {
   return decodeProbed(image, await probeImage(image, limits), limits);
 }
 
@@ -134,16 +142,16 @@ function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
-function checkRaw(raw: NonNullable<Image['raw']>, limits: DecodeLimits): { width: number; height: number } {
-  const { width, height, format, data } = raw;
-  if (width === 0 || height === 0) throw new ImageError(status.INVALID_ARGUMENT, `raw image has zero size ${width}x${height}`);
-  if (format !== 'RGB8' && format !== 'BGR8') throw new ImageError(status.INVALID_ARGUMENT, `raw image pixel format must be RGB8 or BGR8, got ${format}`);
+function checkRaw(raw: Extract<ImageSource, { kind: 'raw' }>, limits: DecodeLimits): { width: number; height: number } {
+  const { width, height, order, data } = raw;
+  if (width === 0 || height === 0) throw new ImageError('invalid', `raw image has zero size ${width}x${height}`);
+  if (order === undefined) throw new ImageError('invalid', 'raw image pixel format must be RGB8 or BGR8');
   if (width * height > limits.maxPixels) {
-    throw new ImageError(status.RESOURCE_EXHAUSTED, `raw image ${width}x${height} exceeds the ${limits.maxPixels}-pixel limit`);
+    throw new ImageError('too-large', `raw image ${width}x${height} exceeds the ${limits.maxPixels}-pixel limit`);
   }
   const expected = width * height * 3;
   if (data.length !== expected) {
-    throw new ImageError(status.INVALID_ARGUMENT, `raw image data has ${data.length} bytes, expected ${expected} (${width}x${height}x3)`);
+    throw new ImageError('invalid', `raw image data has ${data.length} bytes, expected ${expected} (${width}x${height}x3)`);
   }
   return { width, height };
 }

@@ -18,16 +18,7 @@
 //   weights stay and the row index is clipped, so an edge row is read twice with two weights;
 // - an exact 2x downscale on both axes is INTER_AREA instead: (a + b + c + d + 2) >> 2.
 import type { InputSpec } from '@edge-ssd/ssd-core';
-
-export type PixelOrder = 'RGB' | 'BGR';
-
-export interface PixelImage {
-  /** Interleaved 8-bit pixels, 3 channels, rows without padding. */
-  data: Uint8Array;
-  width: number;
-  height: number;
-  order: PixelOrder;
-}
+import type { PixelImage } from './image';
 
 const COEF_SCALE = 1 << 11;
 
