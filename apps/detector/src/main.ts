@@ -11,20 +11,14 @@ import 'onnxruntime-node';
 import { detectRequestFields, loadSsdPackage, scanDetectRequest, MalformedMessageError } from '@edge-ssd/protos';
 import type { Detection } from '@edge-ssd/ssd-core';
 import {
-  addOperationalServices,
-  bindServer,
   ByteBudget,
   callDeadline,
   createDeferredService,
-  createLogger,
-  createRegistry,
   gateInterceptor,
   Limiter,
   measuredService,
   memoryGate,
-  onTerminate,
-  shutdownServer,
-  startMetricsServer,
+  serve,
   type RequestGuard,
 } from '@edge-ssd/service-kit';
 import { DynamicBatcher } from './batching/dynamic-batcher';
@@ -45,11 +39,6 @@ function serverCredentials(config: DetectorConfig): grpc.ServerCredentials {
 
 async function main(): Promise<void> {
   const config = loadDetectorConfig();
-  const log = createLogger('detector', config.logLevel);
-  const registry = createRegistry('detector_');
-  const metrics = new DetectorMetrics(registry);
-  const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
-
   sizeNativePools(config.decodeConcurrency);
 
   // Set once the model is loaded and the memory planned; until then calls are refused unread.
@@ -69,37 +58,41 @@ async function main(): Promise<void> {
       throw error;
     }
   };
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.max_send_message_length': config.maxMessageBytes,
-    'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
-    'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
-    interceptors: [
-      gateInterceptor((method, call) => {
-        if (method.path !== '/ssd.v1.Detector/Detect') return undefined;
-        const messages = budgets.messages;
-        if (!messages) return { beforeRead: () => ({ code: grpc.status.UNAVAILABLE, details: 'detector is loading its model' }) };
-        return memoryGate(messages, { worstCaseBytes: config.maxMessageBytes, factor: 1, maxWaitMs: config.memoryWaitMs, deadline: callDeadline(call) });
-      }),
-    ],
+  const app = await serve({
+    name: 'detector',
+    logLevel: config.logLevel,
+    host: config.host,
+    port: config.port,
+    metricsPort: config.metricsPort,
+    credentials: serverCredentials(config),
+    definition,
+    services: ['ssd.v1.Detector'],
+    shutdownGraceMs: config.shutdownGraceMs,
+    serverOptions: {
+      'grpc.max_receive_message_length': config.maxMessageBytes,
+      'grpc.max_send_message_length': config.maxMessageBytes,
+      'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
+      interceptors: [
+        gateInterceptor((method, call) => {
+          if (method.path !== '/ssd.v1.Detector/Detect') return undefined;
+          const messages = budgets.messages;
+          if (!messages) return { beforeRead: () => ({ code: grpc.status.UNAVAILABLE, details: 'detector is loading its model' }) };
+          return memoryGate(messages, { worstCaseBytes: config.maxMessageBytes, factor: 1, maxWaitMs: config.memoryWaitMs, deadline: callDeadline(call) });
+        }),
+      ],
+    },
   });
-  const health = addOperationalServices(server, definition, ['ssd.v1.Detector']);
+  const { log } = app;
+  const metrics = new DetectorMetrics(app.registry);
   const detector = createDeferredService(['Detect', 'GetModelInfo'], 'detector is loading its model');
-  server.addService(measuredService(Detector.service, { Detect: guard }), detector.implementation);
-  const port = await bindServer(server, `${config.host}:${config.port}`, serverCredentials(config));
-  log.info('detector listening', { host: config.host, port, metricsPort: metricsServer.port, memoryLimit: config.memoryLimit });
+  app.server.addService(measuredService(Detector.service, { Detect: guard }), detector.implementation);
+  const port = await app.listen({ memoryLimit: config.memoryLimit });
 
   // Filled in once the model is loaded; a SIGTERM may come before that.
   const serving: { pool?: InferencePool; batcher?: DynamicBatcher<InferenceItem, Detection[]> } = {};
-  onTerminate(async (signal) => {
-    log.info('draining', { signal });
-    health.set('NOT_SERVING');
-    await shutdownServer(server, config.shutdownGraceMs);
-    await serving.batcher?.drain();
-    await serving.pool?.close();
-    await metricsServer.close();
-    log.info('stopped');
-  });
+  app.onDrain(() => serving.batcher?.drain());
+  app.onDrain(() => serving.pool?.close());
 
   if (!existsSync(config.modelPath)) {
     throw new Error(
@@ -147,10 +140,10 @@ async function main(): Promise<void> {
     }),
   );
   Object.assign(budgets, { messages, pixels, classes: model.info.labels.length });
-  health.set('SERVING');
+  app.health.set('SERVING');
   log.info('detector ready', {
     port,
-    metricsPort: metricsServer.port,
+    metricsPort: app.metricsPort,
     model: model.info.name,
     modelPath: model.path,
     sha256: model.info.sha256,

@@ -1,19 +1,7 @@
 // Gateway process: public gRPC listener -> detectors. Logs one JSON line "gateway ready" with
 // the bound ports once it listens. Its health is SERVING while at least one detector is.
-import * as grpc from '@grpc/grpc-js';
 import { loadSsdPackage } from '@edge-ssd/protos';
-import {
-  addOperationalServices,
-  bindServer,
-  ByteBudget,
-  createLogger,
-  createRegistry,
-  gateInterceptor,
-  measuredService,
-  onTerminate,
-  shutdownServer,
-  startMetricsServer,
-} from '@edge-ssd/service-kit';
+import { ByteBudget, gateInterceptor, measuredService, serve } from '@edge-ssd/service-kit';
 import { loadGatewayConfig } from './config';
 import { GatewayMetrics } from './metrics';
 import { planGatewayMemory, REQUEST_FACTOR } from './memory-plan';
@@ -27,18 +15,13 @@ import { resolveTarget } from './upstream/resolve';
 
 async function main(): Promise<void> {
   const config = loadGatewayConfig();
-  const log = createLogger('gateway', config.logLevel);
-  const registry = createRegistry('gateway_');
-  const metrics = new GatewayMetrics(registry);
-  const metricsServer = await startMetricsServer(registry, config.host, config.metricsPort);
-
   const ssd = loadSsdPackage();
   const auth = new TokenAuth(config.authTokens);
   // The modules are loaded and nothing is held yet: what is left of the limit is for calls.
   const plan = planGatewayMemory(config.memoryLimit.bytes, process.memoryUsage.rss(), config.maxMessageBytes);
   const requests = new ByteBudget(plan.requestBytes, { name: 'gateway request budget', maxWaiters: config.maxConcurrency, maxWaitMs: config.memoryWaitMs });
   const operational = new ByteBudget(plan.operationalBytes, { name: 'gateway budget for health and reflection calls', maxWaiters: 1, maxWaitMs: 0 });
-  metrics.watchMemory(plan, { requests, operational });
+  let inFlight: (delta: number) => void = () => undefined;
   const admission = new Admission({
     auth,
     maxConcurrency: config.maxConcurrency,
@@ -49,15 +32,28 @@ async function main(): Promise<void> {
     requests,
     operational,
     requestFactor: REQUEST_FACTOR,
-    inFlight: (delta) => metrics.inFlight.inc(delta),
+    inFlight: (delta) => inFlight(delta),
   });
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': config.maxMessageBytes,
-    'grpc.max_send_message_length': config.maxMessageBytes,
-    interceptors: [gateInterceptor((method, call) => admission.gateFor(method, call))],
+  const app = await serve({
+    name: 'gateway',
+    logLevel: config.logLevel,
+    host: config.host,
+    port: config.port,
+    metricsPort: config.metricsPort,
+    credentials: serverCredentials(config),
+    definition: ssd.definition,
+    services: ['ssd.v1.Gateway'],
+    shutdownGraceMs: config.shutdownGraceMs,
+    serverOptions: {
+      'grpc.max_receive_message_length': config.maxMessageBytes,
+      'grpc.max_send_message_length': config.maxMessageBytes,
+      interceptors: [gateInterceptor((method, call) => admission.gateFor(method, call))],
+    },
   });
-  const health = addOperationalServices(server, ssd.definition, ['ssd.v1.Gateway']);
-  let draining = false;
+  const { log, health } = app;
+  const metrics = new GatewayMetrics(app.registry);
+  metrics.watchMemory(plan, { requests, operational });
+  inFlight = (delta) => metrics.inFlight.inc(delta);
   const detectors = new DetectorSet({
     credentials: detectorCredentials(config),
     channelOptions: {
@@ -74,7 +70,7 @@ async function main(): Promise<void> {
       metrics.healthyDetectors.set(healthy);
       // Readiness follows the detectors; liveness ('') does not: a gateway whose detectors are
       // down is not broken, and restarting it would not bring them back.
-      if (!draining) health.setOne('ssd.v1.Gateway', healthy > 0 ? 'SERVING' : 'NOT_SERVING');
+      if (!app.draining) health.setOne('ssd.v1.Gateway', healthy > 0 ? 'SERVING' : 'NOT_SERVING');
     },
     onRemoved: (address) => metrics.forgetDetector(address),
   });
@@ -98,7 +94,7 @@ async function main(): Promise<void> {
     log,
     metrics.observer(),
   );
-  server.addService(
+  app.server.addService(
     measuredService(ssd.Gateway.service, { Detect: admission.detectGuard(ssd) }),
     createGatewayService({
       dispatcher,
@@ -109,28 +105,21 @@ async function main(): Promise<void> {
       record: (code, imageCodes) => metrics.request(code, imageCodes),
     }),
   );
-  const port = await bindServer(server, `${config.host}:${config.port}`, serverCredentials(config));
+  app.onDrain(() => {
+    clearInterval(resolver);
+    detectors.close();
+  });
+  const port = await app.listen();
   health.setOne('', 'SERVING');
   log.info('gateway ready', {
     host: config.host,
     port,
-    metricsPort: metricsServer.port,
+    metricsPort: app.metricsPort,
     tls: config.tlsCert !== undefined,
     auth: config.authTokens.length > 0,
     detectors: detectors.addresses(),
     maxMessageBytes: config.maxMessageBytes,
     memory: { limit: config.memoryLimit.bytes, limitFrom: config.memoryLimit.source, ...plan },
-  });
-
-  onTerminate(async (signal) => {
-    log.info('draining', { signal });
-    draining = true;
-    health.set('NOT_SERVING');
-    clearInterval(resolver);
-    await shutdownServer(server, config.shutdownGraceMs);
-    detectors.close();
-    await metricsServer.close();
-    log.info('stopped');
   });
 }
 

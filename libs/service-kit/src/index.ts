@@ -5,6 +5,7 @@ export * from './byte-budget';
 export * from './admission';
 export * from './limiter';
 export * from './collect';
+export * from './serve';
 export * from './grpc';
 export * from './signals';
 export * from './metrics';
