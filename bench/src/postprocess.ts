@@ -2,7 +2,8 @@
 // seeded synthetic outputs: a typical frame (~10 candidates above the 0.25 threshold) and a
 // worst-ish case (~2000 candidates, so every class fills its top_k of 100).
 
-import { MOBILENET_SSD_VOC_300, SsdPostprocessor, syntheticOutputs } from '@edge-ssd/ssd-core';
+import { MOBILENET_SSD_VOC_300, SsdPostprocessor } from '@edge-ssd/ssd-core';
+import { syntheticOutputs } from '@edge-ssd/ssd-core/testing';
 
 export interface BenchCase {
   medianMs: number;

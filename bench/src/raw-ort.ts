@@ -1,5 +1,6 @@
 // onnxruntime-node alone: the model's own speed, the yardstick for everything around it.
 import * as ort from 'onnxruntime-node';
+import { Prng } from '@edge-ssd/prng';
 import { elapsedMs, summarize, type Summary } from './stats';
 
 export interface RawOrtCase {
@@ -39,11 +40,8 @@ export async function benchRawOrt(
   try {
     const input = session.inputNames[0]!;
     const data = new Float32Array(batch * 3 * inputSize * inputSize);
-    let s = 7;
-    for (let i = 0; i < data.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      data[i] = s / 2 ** 31 - 1;
-    }
+    const rng = new Prng(7);
+    for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-1, 1);
     const feeds = { [input]: new ort.Tensor('float32', data, [batch, 3, inputSize, inputSize]) };
     for (let i = 0; i < 2; i++) await session.run(feeds);
     const times: number[] = [];

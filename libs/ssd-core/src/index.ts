@@ -4,4 +4,3 @@ export { type PriorTable, buildPriors, countPriors, expandAspectRatios, priorBox
 export { boxSize, decodeBox, decodeBoxes } from './decode';
 export { type NmsOptions, MAX_SORTABLE_PRIORS, applyNmsFast, greedyNms, jaccardOverlap, selectCandidates } from './nms';
 export { type DetectOptions, type Detection, SsdPostprocessor } from './postprocess';
-export { syntheticOutputs } from './synthetic';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MOBILENET_SSD_VOC_300, SsdPostprocessor, buildPriors, type CodeType, type NmsSpec, type SsdSpec } from '../src/index';
-import { syntheticOutputs } from '../src/synthetic';
+import { syntheticOutputs } from '../src/testing';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, 'oracle', 'opencv_ssd_oracle.py');

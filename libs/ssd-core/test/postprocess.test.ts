@@ -13,8 +13,8 @@ import {
   type PriorBoxHead,
   type SsdSpec,
 } from '../src/index';
-import { syntheticOutputs } from '../src/synthetic';
-import { makeRng, type Rng } from './support/prng';
+import { syntheticOutputs } from '../src/testing';
+import { Prng } from '@edge-ssd/prng';
 import { emptyStats, refDetect, type RefOptions, type RefStats } from './support/reference';
 
 const f32 = Math.fround;
@@ -277,7 +277,7 @@ interface RandomCase {
 }
 
 function randomCase(seed: number): RandomCase {
-  const rng = makeRng(seed);
+  const rng = new Prng(seed);
   const classes = rng.int(2, 6);
   const backgroundLabelId = rng.pick([-1, 0, 0, classes - 1]);
   const codeType = rng.pick<CodeType>(['CENTER_SIZE', 'CENTER_SIZE', 'CORNER', 'CORNER_SIZE']);
@@ -345,7 +345,7 @@ function randomCase(seed: number): RandomCase {
   return { spec, batch, loc, conf, options, resolved };
 }
 
-function randomLoc(rng: Rng, dyadic: boolean, codeType: CodeType, component: number): number {
+function randomLoc(rng: Prng, dyadic: boolean, codeType: CodeType, component: number): number {
   const r = rng.next();
   if (r < 0.002) return NaN;
   if (r < 0.03) {

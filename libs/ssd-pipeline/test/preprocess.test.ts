@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Prng } from '@edge-ssd/prng';
 import { MOBILENET_SSD_VOC_300, type InputSpec } from '@edge-ssd/ssd-core';
 import { inputToImageScale, preprocessInto, type PixelImage } from '../src';
 
@@ -28,11 +29,8 @@ function cv2Resize(image: PixelImage, width: number, height: number, letterbox =
 }
 
 function seededImage(width: number, height: number, seed: number): PixelImage {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s >>> 24;
-  };
+  const rng = new Prng(seed);
+  const next = (): number => rng.nextUint32() >>> 24;
   const data = new Uint8Array(width * height * 3);
   // Smooth structure plus noise: interpolation errors show on both.
   for (let y = 0; y < height; y++) {

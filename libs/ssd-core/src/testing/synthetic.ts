@@ -1,17 +1,7 @@
 // Seeded synthetic MobileNet-SSD outputs with a chosen number of candidates above the score
 // threshold: realistic inputs for post-processing benchmarks and tests, no network needed.
-import { MOBILENET_SSD_VOC_300 } from './spec';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Prng } from '@edge-ssd/prng';
+import { MOBILENET_SSD_VOC_300 } from '../spec';
 
 /**
  * Synthetic outputs: every prior's row sums to 1 with background taking what is left. `hot`
@@ -21,7 +11,8 @@ export function syntheticOutputs(seed: number, hotPriors: number, perPrior: numb
   const spec = MOBILENET_SSD_VOC_300;
   const P = 1917;
   const C = spec.labels.length;
-  const rand = mulberry32(seed);
+  const prng = new Prng(seed);
+  const rand = (): number => prng.next();
   const loc = new Float32Array(P * 4);
   for (let i = 0; i < loc.length; i++) loc[i] = (rand() * 2 - 1) * 1.5;
   const conf = new Float32Array(P * C);

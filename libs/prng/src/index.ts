@@ -1,0 +1,2 @@
+// @edge-ssd/prng: the one seeded PRNG.
+export { Prng } from './prng';

@@ -1,0 +1,2 @@
+// @edge-ssd/ssd-core/testing: fixtures for tests and benchmarks, kept out of the library's main entry.
+export { syntheticOutputs } from './synthetic';
