@@ -20,7 +20,10 @@ import { inspectModel } from './inspect';
 import { writeMobileNetSsd } from './mobilenet-ssd';
 import { TFJS_CONVERT_USAGE, isTfjsConvert, runTfjsConvert } from './tfjs/cli';
 import { CAFFE_CONVERT_USAGE, isCaffeConvert, runCaffeConvert } from './caffe/cli';
-import * as fs from 'node:fs';
+import { FileRefusal, readRegularFile } from './safe-open';
+
+/** Protobuf's limit on a message, so on an ONNX model file. */
+const MAX_PROTOBUF_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
 const USAGE = `usage:
   bn-fuse convert --input in.onnx --output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]
@@ -66,9 +69,11 @@ async function run(argv: readonly string[]): Promise<number> {
   if (command === 'inspect') {
     let bytes: Uint8Array;
     try {
-      bytes = fs.readFileSync(options.input as string);
+      // A protobuf message is at most 2 GiB; a FIFO or device is refused rather than read forever.
+      bytes = readRegularFile(options.input as string, MAX_PROTOBUF_BYTES);
     } catch (err) {
-      throw new InputError(`cannot read input '${options.input}': ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      if (err instanceof FileRefusal) throw new InputError(`cannot read input '${options.input}': ${err.reason}`);
+      throw err;
     }
     try {
       console.log(JSON.stringify(inspectModel(bytes), null, 2));

@@ -4,9 +4,15 @@
 // field is a real, mutable array (protobufjs leaves absent repeated fields on a shared frozen
 // prototype array). Encoding is deterministic: protobufjs writes fields in field-number order and
 // repeated fields in array order, so the same object always yields the same bytes.
+//
+// Decoding, converting to objects, validating and folding all recurse into nested messages
+// (subgraphs in If/Loop attributes, nested TypeProtos), so a hostile file nesting messages
+// thousands deep would overflow the stack. decodeModel first walks the wire format (without
+// recursion into anything but known message fields) and refuses nesting beyond MAX_MESSAGE_DEPTH,
+// protobuf's own default recursion limit, with an OnnxDecodeError.
 import * as protobuf from 'protobufjs';
 import { GraphProtoType, ModelProtoType, TensorProtoType } from './onnx-schema';
-import { GraphProto, Int64, ModelProto, TensorProto } from './onnx-types';
+import { GraphProto, ModelProto, TensorProto } from './onnx-types';
 import { LazyTensorData, lazyData } from './tensor';
 
 /** Thrown for bytes that are not a (complete) ONNX model. */
@@ -31,7 +37,15 @@ const TO_OBJECT_OPTIONS: protobuf.IConversionOptions = {
   defaults: false,
 };
 
+/**
+ * Deepest nesting of messages below the ModelProto that decoding accepts: protobuf's default
+ * recursion limit (CodedInputStream::default_recursion_limit_). A subgraph costs 3 levels (node,
+ * attribute, graph), so real models stay far below it.
+ */
+export const MAX_MESSAGE_DEPTH = 100;
+
 export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): ModelProto {
+  scanWire(bytes, undefined);
   let message: protobuf.Message;
   try {
     message = ModelProtoType.decode(bytes);
@@ -156,17 +170,18 @@ export function concatChunks(chunks: readonly ModelChunk[]): Uint8Array {
 function validateModel(model: ModelProto, byteLength: number): void {
   if (byteLength === 0) throw new OnnxDecodeError('not an ONNX model: the input is empty');
   const ir = model.ir_version;
-  if (ir === undefined || int64ToNumberSafe(ir) < 1) {
+  if (ir === undefined || Number(ir) < 1) {
     throw new OnnxDecodeError('not an ONNX model: ir_version is missing');
   }
+  // Versions beyond 2^53 do not exist; every reader would have to guess what they mean.
+  if (typeof ir === 'bigint') throw new OnnxDecodeError(`not an ONNX model: ir_version ${ir} is out of range`);
+  for (const o of model.opset_import) {
+    if (typeof o.version === 'bigint') throw new OnnxDecodeError(`not an ONNX model: opset_import '${o.domain ?? ''}' version ${o.version} is out of range`);
+  }
   if (!model.graph) throw new OnnxDecodeError('not an ONNX model: it has no graph');
-  if (model.opset_import.length === 0 && int64ToNumberSafe(ir) >= 3) {
+  if (model.opset_import.length === 0 && Number(ir) >= 3) {
     throw new OnnxDecodeError('not an ONNX model: it imports no operator set');
   }
-}
-
-function int64ToNumberSafe(value: Int64): number {
-  return typeof value === 'bigint' ? Number(value) : value;
 }
 
 /**
@@ -189,6 +204,24 @@ function normaliseInt64(value: unknown): unknown {
   return record;
 }
 
+/** Nesting beyond MAX_MESSAGE_DEPTH, reported as such (not as corruption). */
+class TooDeep extends Error {}
+
+/**
+ * Walks the wire format of a model without building it: checks that every length fits its
+ * enclosing message and that known message fields nest at most MAX_MESSAGE_DEPTH deep, and
+ * collects unknown fields into `found` when given. Throws OnnxDecodeError.
+ */
+function scanWire(bytes: Uint8Array, found: Set<string> | undefined): void {
+  try {
+    scanMessage(protobuf.Reader.create(bytes), bytes.length, ModelProtoType, found, 0);
+  } catch (err) {
+    if (err instanceof TooDeep) throw new OnnxDecodeError(err.message);
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new OnnxDecodeError(`not a valid ONNX protobuf (truncated or corrupt): ${reason}`);
+  }
+}
+
 /**
  * Lists fields present on the wire that our schema does not know (as `onnx.Message.fieldNumber`,
  * de-duplicated, in first-seen order). protobufjs skips such fields when decoding, so a model
@@ -196,17 +229,14 @@ function normaliseInt64(value: unknown): unknown {
  */
 export function findUnknownFields(bytes: Uint8Array): string[] {
   const found = new Set<string>();
-  try {
-    scanMessage(protobuf.Reader.create(bytes), bytes.length, ModelProtoType, found, 0);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new OnnxDecodeError(`not a valid ONNX protobuf (truncated or corrupt): ${reason}`);
-  }
+  scanWire(bytes, found);
   return [...found];
 }
 
-function scanMessage(reader: protobuf.Reader, end: number, type: protobuf.Type, found: Set<string>, depth: number): void {
-  if (depth > 100) throw new Error('message nesting too deep');
+function scanMessage(reader: protobuf.Reader, end: number, type: protobuf.Type, found: Set<string> | undefined, depth: number): void {
+  if (depth > MAX_MESSAGE_DEPTH) {
+    throw new TooDeep(`messages nest deeper than ${MAX_MESSAGE_DEPTH} levels (at byte ${reader.pos}, in ${type.name}: subgraphs within subgraphs?); refusing to decode the model`);
+  }
   while (reader.pos < end) {
     const tag = reader.uint32();
     const id = tag >>> 3;
@@ -214,7 +244,7 @@ function scanMessage(reader: protobuf.Reader, end: number, type: protobuf.Type, 
     if (id === 0) throw new Error(`illegal tag at offset ${reader.pos}`);
     const field = type.fieldsById[id];
     if (!field) {
-      found.add(`${type.fullName.replace(/^\./, '')}.${id}`);
+      found?.add(`${type.fullName.replace(/^\./, '')}.${id}`);
       reader.skipType(wireType);
       continue;
     }

@@ -12,14 +12,17 @@
 // into place.
 //
 // External data: see external-data.ts for the policy. With external data, the temporary model and
-// data file are written to a hidden directory next to the output, verified there, then the data
-// file and the model file are renamed into place (data first).
+// data file are written to a hidden directory next to the output, verified there, then put in
+// place by commit.ts: the data file under a content-addressed name first, then the model, so that
+// a crash leaves the previous pair or the new one, never a mix.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OnnxDecodeError, concatChunks, decodeModel, encodeModelChunks, findUnknownFields } from './codec';
-import { ExternalDataReader, externaliseTensors, forEachTensor, usesExternalData } from './external-data';
+import { stageOutput as stageFiles, StagedOutput } from './commit';
+import { ExternalDataReader, forEachTensor, usesExternalData } from './external-data';
 import { FoldOptions, FoldReport, foldBatchNorm } from './fold';
-import { isSameFile, tempPathNextTo, writeNewFile } from './fs-util';
+import { isSameFile } from './fs-util';
+import { FileRefusal } from './safe-open';
 import { inspectDecodedModel } from './inspect';
 import { ModelFile, attachLazyData, readModelFile } from './model-file';
 import { GraphProto, ModelProto, TensorProto } from './onnx-types';
@@ -106,7 +109,10 @@ export interface ConvertResult {
 export interface ConvertFileResult extends Omit<ConvertResult, 'bytes'> {
   inputPath: string;
   outputPath: string;
-  /** The external data file written next to the output, when the input used external data. */
+  /**
+   * The external data file written next to the output (`<output>.<sha256 prefix>.data`), when the
+   * input used external data and large tensors remain.
+   */
   externalDataPath?: string;
 }
 
@@ -164,7 +170,7 @@ export async function convertFile(inputPath: string, outputPath: string, options
   try {
     file = readModelFile(inputPath);
   } catch (err) {
-    throw new InputError(`cannot read input '${inputPath}': ${describeFsError(err)}`);
+    throw new InputError(`cannot read input '${inputPath}': ${err instanceof FileRefusal ? err.reason : describeFsError(err)}`);
   }
   let reader: ExternalDataReader | undefined;
   try {
@@ -186,10 +192,6 @@ export async function convertFile(inputPath: string, outputPath: string, options
         if (err instanceof TensorDataError) throw new InputError(`input '${inputPath}': ${err.message}`);
         throw err;
       }
-      const dataPath = `${outputPath}.data`;
-      if (ext.files(model).some((f) => isSameFile(f, dataPath))) {
-        throw new InputError(`output data file '${dataPath}' is the input's external data file; refusing to overwrite it`);
-      }
       inputExternalBytes = 0;
       forEachTensor(model, (t) => {
         if (isExternalTensor(t)) inputExternalBytes = (inputExternalBytes ?? 0) + ext.region(t).length;
@@ -205,6 +207,11 @@ export async function convertFile(inputPath: string, outputPath: string, options
     const t2 = performance.now();
     const staged = stageOutput(folded, outputPath, reader);
     try {
+      const inputDataFiles = reader ? reader.files(model) : [];
+      const finalData = staged.finalDataPath;
+      if (finalData && inputDataFiles.some((f) => isSameFile(f, finalData))) {
+        throw new InputError(`output data file '${finalData}' is the input's external data file; refusing to overwrite it`);
+      }
       const t3 = performance.now();
       const verification =
         options.verify === false ? null : await verifyFold(inputPath, staged.modelPath, { rtol: options.rtol ?? DEFAULT_RTOL, atol: options.atol ?? DEFAULT_ATOL, reference: model });
@@ -217,7 +224,7 @@ export async function convertFile(inputPath: string, outputPath: string, options
         timings: { decodeMs: t1 - t0, foldMs: t2 - t1, encodeMs: t3 - t2, verifyMs: t4 - t3, totalMs: t4 - t0 },
         inputPath,
         outputPath,
-        ...(staged.dataPath ? { externalDataPath: `${outputPath}.data` } : {}),
+        ...(staged.finalDataPath ? { externalDataPath: staged.finalDataPath } : {}),
       };
       if (verification && !verification.ok) {
         const what = verification.error ?? `max abs error ${verification.maxAbsError.toExponential(2)} exceeds atol ${verification.atol} + rtol ${verification.rtol} * |ref|`;
@@ -225,7 +232,11 @@ export async function convertFile(inputPath: string, outputPath: string, options
         const hint = verification.outputs.some((o) => o.type === 'float16') && !verification.error ? ' (float16 outputs: rounding alone is ~1e-3 relative; consider --rtol 1e-2 --atol 1e-2)' : '';
         throw new VerificationFailedError(`verification failed: ${what}${hint}; nothing written`, result);
       }
-      staged.commit();
+      try {
+        staged.commit(inputDataFiles);
+      } catch (err) {
+        throw new OutputError(`cannot write output '${outputPath}': ${describeFsError(err)}`);
+      }
       return result;
     } finally {
       staged.discard();
@@ -236,82 +247,13 @@ export async function convertFile(inputPath: string, outputPath: string, options
   }
 }
 
-interface StagedOutput {
-  modelPath: string;
-  modelBytes: number;
-  dataPath?: string;
-  /** Renames the staged file(s) into place. */
-  commit(): void;
-  /** Removes whatever is still staged (after commit: nothing). */
-  discard(): void;
-}
-
-/** Writes the output model (and external data) to temporary paths next to `outputPath`. */
+/** Stages the output (commit.ts), with its errors as the CLI reports them. */
 function stageOutput(model: ModelProto, outputPath: string, reader: ExternalDataReader | undefined): StagedOutput {
-  const fail = (err: unknown): never => {
+  try {
+    return stageFiles(model, outputPath, reader);
+  } catch (err) {
     if (err instanceof TensorDataError) throw new InputError(err.message);
     throw new OutputError(`cannot write output '${outputPath}': ${describeFsError(err)}`);
-  };
-  if (!reader) {
-    const tmp = tempPathNextTo(outputPath);
-    let modelBytes = 0;
-    try {
-      const chunks = encodeModelChunks(model);
-      modelBytes = chunks.reduce((n, c) => n + c.byteLength, 0);
-      writeNewFile(tmp, chunks);
-    } catch (err) {
-      fs.rmSync(tmp, { force: true });
-      fail(err);
-    }
-    let committed = false;
-    return {
-      modelPath: tmp,
-      modelBytes,
-      commit() {
-        try {
-          fs.renameSync(tmp, outputPath);
-          committed = true;
-        } catch (err) {
-          fail(err);
-        }
-      },
-      discard() {
-        if (!committed) fs.rmSync(tmp, { force: true });
-      },
-    };
-  }
-  let dir: string | undefined;
-  const base = path.basename(outputPath);
-  try {
-    dir = tempPathNextTo(outputPath, 'tmpdir');
-    fs.mkdirSync(dir);
-    const dataPath = path.join(dir, `${base}.data`);
-    const modelPath = path.join(dir, base);
-    const chunks = encodeModelChunks(externaliseTensors(model, dataPath, reader));
-    writeNewFile(modelPath, chunks);
-    const stagedDir = dir;
-    // Nothing large left (every external tensor was folded into small ones): no data file.
-    const hasData = fs.statSync(dataPath).size > 0;
-    if (!hasData) fs.rmSync(dataPath);
-    return {
-      modelPath,
-      modelBytes: chunks.reduce((n, c) => n + c.byteLength, 0),
-      ...(hasData ? { dataPath } : {}),
-      commit() {
-        try {
-          if (hasData) fs.renameSync(dataPath, `${outputPath}.data`);
-          fs.renameSync(modelPath, outputPath);
-        } catch (err) {
-          fail(err);
-        }
-      },
-      discard() {
-        fs.rmSync(stagedDir, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    return fail(err);
   }
 }
 

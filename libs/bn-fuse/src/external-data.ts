@@ -1,11 +1,15 @@
 // External data (ONNX models over 2 GB keep tensor bytes in side files).
 //
 // Reading: a tensor with data_location EXTERNAL names a `location` relative to the model file's
-// directory, an optional `offset` and `length`. Locations must stay inside that directory (no
-// absolute paths, no `..`), as the ONNX checker requires; anything else is an input error.
+// directory, an optional `offset` and `length`. Locations must stay inside that directory, as the
+// ONNX checker requires, and a model is untrusted input: an absolute location, one with a `..`
+// component, or one that leads outside through a symlink at any component (compared by real path)
+// is refused, and so is anything but a regular file (a FIFO would block, a device never ends).
+// See safe-open.ts. Every refusal is a TensorDataError naming the tensor and the location.
 //
 // Writing policy (convertFile): when the input uses external data, the output does too, in ONE
-// file next to the output named `<output file name>.data`:
+// file next to the output named `<output file name>.<sha256 prefix>.data` (see commit.ts for why
+// the name carries its content's hash):
 // - every tensor that was external in the input (anywhere: initializers, Constant attributes,
 //   subgraphs) is copied into it in bounded chunks, never loaded whole;
 // - every other initializer (any graph) whose raw_data has >= EXTERNAL_SIZE_THRESHOLD bytes,
@@ -13,9 +17,11 @@
 // - tensors of 1 MiB and more start at a 4096-byte aligned offset (mmap-friendly);
 // - smaller tensors, typed-field tensors and strings stay inline.
 // A model without external data is written as a single file, as before.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto } from './onnx-types';
+import { FileRefusal, describeNameProblem, openInside, relativeNameProblem } from './safe-open';
 import { TensorDataError, isExternalTensor, lazyData, readLazy, setLazyData, tensorElementCount } from './tensor';
 
 /** Inline tensors at least this large go to the data file (onnx's default size_threshold). */
@@ -68,13 +74,12 @@ export function externalLocation(tensor: TensorProto): ExternalLocation {
   const entries = new Map(tensor.external_data.map((e) => [e.key ?? '', e.value ?? '']));
   const location = entries.get('location');
   if (!location) throw new TensorDataError(`tensor '${name}' is external but has no location`);
-  if (location.includes('\0') || path.isAbsolute(location) || path.win32.isAbsolute(location)) {
-    throw new TensorDataError(`tensor '${name}': external data location '${location}' must be a relative path`);
+  const problem = relativeNameProblem(location);
+  if (problem === 'parent') {
+    throw new TensorDataError(`tensor '${name}': external data location '${location}' points outside the model's directory (it has a '..' component)`);
   }
+  if (problem) throw new TensorDataError(`tensor '${name}': external data location '${location}' must be a relative path inside the model's directory (it ${describeNameProblem(problem)})`);
   const normalised = path.posix.normalize(location.replace(/\\/g, '/'));
-  if (normalised === '..' || normalised.startsWith('../')) {
-    throw new TensorDataError(`tensor '${name}': external data location '${location}' points outside the model's directory`);
-  }
   const int = (key: string): number | undefined => {
     const v = entries.get(key);
     if (v === undefined) return undefined;
@@ -109,13 +114,13 @@ export class ExternalDataReader {
   private open(location: string, tensorName: string): { fd: number; size: number } {
     let f = this.fds.get(location);
     if (!f) {
-      const file = path.join(this.baseDir, location);
       try {
-        const fd = fs.openSync(file, 'r');
-        f = { fd, size: fs.fstatSync(fd).size };
+        const opened = openInside(this.baseDir, location);
+        f = { fd: opened.fd, size: opened.size };
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new TensorDataError(`tensor '${tensorName}': cannot open external data file '${location}' (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`);
+        if (err instanceof FileRefusal && err.code === 'outside') throw new TensorDataError(`tensor '${tensorName}': external data location '${location}' ${err.reason}; it must stay inside the model's directory`);
+        if (err instanceof FileRefusal) throw new TensorDataError(`tensor '${tensorName}': cannot open external data file '${location}' (${err.reason})`);
+        throw err;
       }
       this.fds.set(location, f);
     }
@@ -194,19 +199,37 @@ export class ExternalDataReader {
   }
 }
 
+export interface ExternalDataWritten {
+  /** The model referencing the data file (see writeExternalData). */
+  model: ModelProto;
+  /** Size of the data file written. */
+  bytes: number;
+  /** sha256 of the data file, hex. */
+  sha256: string;
+}
+
 /**
  * Writes the model's large and external tensors to `dataPath` and returns the model referencing
  * them (location = basename of dataPath, relative to the model file written next to it). The
  * model given is not modified.
  */
 export function externaliseTensors(model: ModelProto, dataPath: string, reader: ExternalDataReader | undefined): ModelProto {
-  const location = path.basename(dataPath);
+  return writeExternalData(model, dataPath, reader, path.basename(dataPath)).model;
+}
+
+/**
+ * externaliseTensors with the location written into the model given separately from the file
+ * written, and the data file's size and sha256 (hashed as it is written, in file order).
+ */
+export function writeExternalData(model: ModelProto, dataPath: string, reader: ExternalDataReader | undefined, location: string): ExternalDataWritten {
   const fd = fs.openSync(dataPath, 'w', 0o644);
+  const hash = crypto.createHash('sha256');
   let offset = 0;
   const chunk = Buffer.allocUnsafe(COPY_CHUNK);
   const writeAll = (bytes: Uint8Array) => {
     let done = 0;
     while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, offset + done);
+    hash.update(bytes);
     offset += bytes.length;
   };
   const pad = (length: number) => {
@@ -227,7 +250,7 @@ export function externaliseTensors(model: ModelProto, dataPath: string, reader: 
     return out;
   };
   try {
-    return mapModelTensors(
+    const out = mapModelTensors(
       model,
       (t) => {
         if (isExternalTensor(t)) {
@@ -267,6 +290,7 @@ export function externaliseTensors(model: ModelProto, dataPath: string, reader: 
         return external(t, start, size);
       },
     );
+    return { model: out, bytes: offset, sha256: hash.digest('hex') };
   } finally {
     fs.fsyncSync(fd);
     fs.closeSync(fd);

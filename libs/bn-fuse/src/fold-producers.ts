@@ -23,7 +23,7 @@
 //   "MatMul + Add" in one node. With a 1-D or N-D first input the BN channel axis is not N (for a
 //   3-D input [B, T, K] it is T), so the fold would be wrong and the BN is left; this converter
 //   never emits MatMul + Add, because the only foldable layout is Gemm's.
-import { AttributeProto, AttributeType, DataType, NodeProto, int64ToNumber } from './onnx-types';
+import { AttributeProto, AttributeType, DataType, NodeProto, int64ToApproxNumber } from './onnx-types';
 
 /** What the fold core knows about the producer's surroundings. */
 export interface ProducerScope {
@@ -80,9 +80,10 @@ export function getAttribute(node: NodeProto, name: string): AttributeProto | un
   return node.attribute.find((a) => a.name === name);
 }
 
+/** An INT attribute; a value beyond 2^53 (never valid for group, transB, flags) comes out approximate and is refused by the checks that follow. */
 export function intAttribute(node: NodeProto, name: string, fallback: number): number {
   const a = getAttribute(node, name);
-  return a?.i === undefined ? fallback : int64ToNumber(a.i);
+  return a?.i === undefined ? fallback : int64ToApproxNumber(a.i);
 }
 
 export function floatAttribute(node: NodeProto, name: string, fallback: number): number {

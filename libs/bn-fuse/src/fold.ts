@@ -32,7 +32,7 @@
 import { FOLD_PRODUCERS, FoldProducer, ProducerLayout, getAttribute, intAttribute, setFloatAttribute } from './fold-producers';
 import { NameRegistry, countModelUses, subgraphsOf } from './graph-index';
 import { valueInfo } from './graph-builder';
-import { AttributeProto, DataType, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, int64ToNumber } from './onnx-types';
+import { AttributeProto, DataType, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, int64ToApproxNumber, int64ToSafeNumber } from './onnx-types';
 import {
   ExternalDataLoader,
   FLOAT_DATA_TYPES,
@@ -54,6 +54,7 @@ import {
   overflowsIn,
   tensorBytesInto,
   tensorDims,
+  tensorElementCount,
 } from './tensor';
 
 /** Why a BatchNormalization was left in the graph. */
@@ -155,7 +156,7 @@ export function describeNode(node: NodeProto): string {
 /** Default-domain opset version the model imports (ONNX IR < 3 models had none: opset 1). */
 export function onnxOpsetVersion(model: ModelProto): number {
   const entry = model.opset_import.find((o) => ONNX_DOMAINS.has(o.domain ?? ''));
-  return entry ? int64ToNumber(entry.version, 1) : 1;
+  return entry ? int64ToApproxNumber(entry.version, 1) : 1;
 }
 
 type Refusal = { code: LeaveCode; reason: string };
@@ -238,7 +239,7 @@ class Folder {
       initializersRemoved: [],
       notes: [],
     };
-    this.irVersion = int64ToNumber(model.ir_version, 0);
+    this.irVersion = int64ToApproxNumber(model.ir_version, 0);
     this.opset = onnxOpsetVersion(model);
     this.names = NameRegistry.forModel(model);
     ({ uses: this.uses, graphOutputs: this.graphOutputs } = countModelUses(model));
@@ -362,7 +363,7 @@ class Folder {
           return this.rankOf(n.input[0], s, depth + 1) === 2 && this.rankOf(n.input[1], s, depth + 1) === 2 ? 2 : undefined;
         case 'Reshape': {
           const shape = this.resolve(n.input[1] ?? '', s);
-          return 'tensor' in shape && shape.tensor.dims.length === 1 ? int64ToNumber(shape.tensor.dims[0]) : undefined;
+          return 'tensor' in shape && shape.tensor.dims.length === 1 ? int64ToSafeNumber(shape.tensor.dims[0]) : undefined;
         }
         default:
           return SHAPE_PRESERVING_OPS.has(n.op_type ?? '') ? this.rankOf(n.input[0], s, depth + 1) : undefined;
@@ -436,8 +437,17 @@ class Folder {
         return { code: 'unsupported-dtype', reason: `${role} '${tensor.name}' has dtype ${dataTypeName(tensor.data_type)}; only float32/float16/bfloat16/float64 fold exactly` };
       }
     }
-    const dims = tensorDims(weight);
-    const layout = producer.layout(conv, dims, bias ? tensorDims(bias) : undefined, {
+    let dims: number[];
+    let biasDims: number[] | undefined;
+    try {
+      dims = tensorDims(weight);
+      biasDims = bias ? tensorDims(bias) : undefined;
+      tensorElementCount(weight);
+    } catch (err) {
+      if (err instanceof TensorDataError) return { code: 'unreadable-tensor', reason: err.message };
+      throw err;
+    }
+    const layout = producer.layout(conv, dims, biasDims, {
       opset,
       weightType,
       rankOf: (name) => this.rankOf(name, scope),
@@ -464,6 +474,8 @@ class Folder {
       if (stored !== undefined && !isExternalTensor(weight) && stored !== weightBytes) {
         return { code: 'unreadable-tensor', reason: `tensor '${weightName}': raw data has ${stored} bytes, expected ${weightBytes}` };
       }
+      // Typed fields: their value count must match too, before a buffer of weightBytes is made.
+      if (stored === undefined && !isExternalTensor(weight)) floatReader(weight);
     } catch (err) {
       if (err instanceof TensorDataError) return { code: 'unreadable-tensor', reason: err.message };
       throw err;

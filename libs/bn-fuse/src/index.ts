@@ -2,7 +2,7 @@
 // onnxruntime verification and the conversion pipeline behind the `bn-fuse` CLI.
 export * from './onnx-types';
 export { ONNX_PROTO_SOURCE } from './onnx-schema';
-export { type DecodeOptions, type ModelChunk, OnnxDecodeError, concatChunks, forEachChunkPiece, decodeModel, encodeModel, encodeModelChunks, findUnknownFields } from './codec';
+export { type DecodeOptions, type ModelChunk, MAX_MESSAGE_DEPTH, OnnxDecodeError, concatChunks, forEachChunkPiece, decodeModel, encodeModel, encodeModelChunks, findUnknownFields } from './codec';
 export {
   FLOAT_DATA_TYPES,
   TensorDataError,

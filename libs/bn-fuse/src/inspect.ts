@@ -4,7 +4,7 @@
 import { decodeModel } from './codec';
 import { isBatchNorm, onnxOpsetVersion } from './fold';
 import { runtimeInputs, subgraphsOf } from './graph-index';
-import { GraphProto, ModelProto, ValueInfoProto, int64ToNumber } from './onnx-types';
+import { GraphProto, ModelProto, ValueInfoProto, int64ToApproxNumber, int64ToSafeNumber } from './onnx-types';
 
 /** A dimension: its size, its symbolic name (e.g. 'N'), or null when unknown. */
 export type InspectedDim = number | string | null;
@@ -53,7 +53,7 @@ export function inspectDecodedModel(model: ModelProto): ModelInspection {
     metadata,
     inputs: runtimeInputs(model).map(describeValue),
     outputs: graph.output.map(describeValue),
-    irVersion: int64ToNumber(model.ir_version, 0),
+    irVersion: int64ToApproxNumber(model.ir_version, 0),
     opsetVersion: onnxOpsetVersion(model),
     producerName: model.producer_name ?? '',
     producerVersion: model.producer_version ?? '',
@@ -62,7 +62,8 @@ export function inspectDecodedModel(model: ModelProto): ModelInspection {
 
 function describeValue(v: ValueInfoProto): InspectedValue {
   const t = v.type?.tensor_type;
-  const shape = t?.shape ? t.shape.dim.map((d) => (d.dim_value !== undefined ? int64ToNumber(d.dim_value) : (d.dim_param ?? null))) : null;
+  // A dim_value beyond 2^53 cannot be a real size: reported as unknown (null).
+  const shape = t?.shape ? t.shape.dim.map((d) => (d.dim_value !== undefined ? (int64ToSafeNumber(d.dim_value) ?? null) : (d.dim_param ?? null))) : null;
   return { name: v.name ?? '', elemType: t?.elem_type ?? 0, shape };
 }
 

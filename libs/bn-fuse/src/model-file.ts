@@ -11,8 +11,12 @@
 // Anything unexpected on that path (groups, a second graph field, lengths beyond the end of the
 // file, a wire type that does not fit) makes the walker give up and read the whole file instead;
 // the normal decoder then reports the problem with its usual message (truncated, corrupt, ...).
+// The walk has a fixed depth (model, graph, tensor): a hostile nesting of messages cannot recurse
+// here, and the decoder bounds it (codec.ts, MAX_MESSAGE_DEPTH). The file must be a regular file
+// (a FIFO would block the open, a device never ends): safe-open.ts.
 import * as fs from 'node:fs';
 import { ModelProto } from './onnx-types';
+import { openRegularFile } from './safe-open';
 import { setLazyData } from './tensor';
 
 /** raw_data payloads at least this large stay in the file. */
@@ -150,9 +154,9 @@ function* fields(w: Window, start: number, end: number): Generator<Field> {
   }
 }
 
+/** Opens and walks a model file; throws FileRefusal (safe-open.ts) for anything but a regular file. */
 export function readModelFile(path: string, threshold = LAZY_RAW_THRESHOLD): ModelFile {
-  const fd = fs.openSync(path, 'r');
-  const size = fs.fstatSync(fd).size;
+  const { fd, size } = openRegularFile(path);
   const w = new Window(fd, size);
   const readInto = (target: Uint8Array, offset: number) => {
     for (let done = 0; done < target.byteLength; ) {

@@ -195,6 +195,20 @@ export const AttributeType = {
 } as const;
 
 /** Converts an int64 field to a JS number; throws if it does not fit exactly. */
+/**
+ * An int64 as the nearest JS number, never throwing. For small-valued fields (versions, flags,
+ * group counts) where anything beyond 2^53 is invalid anyway: the checks that follow refuse it.
+ */
+export function int64ToApproxNumber(value: Int64 | undefined, fallback = 0): number {
+  return value === undefined ? fallback : Number(value);
+}
+
+/** An int64 that is a safe integer, as a number; undefined when it does not fit exactly. */
+export function int64ToSafeNumber(value: Int64): number | undefined {
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 export function int64ToNumber(value: Int64 | undefined, fallback = 0): number {
   if (value === undefined) return fallback;
   if (typeof value === 'number') return value;

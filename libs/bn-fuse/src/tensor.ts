@@ -2,7 +2,7 @@
 // write values back in a given dtype. All byte-level access goes through DataView with explicit
 // little-endian order (ONNX raw_data is little-endian on every host), which also copes with
 // raw_data views that are not 4/8-byte aligned inside the decoded model buffer.
-import { DataType, Int64, TensorProto, int64ToNumber } from './onnx-types';
+import { DataType, Int64, TensorProto, int64ToSafeNumber } from './onnx-types';
 
 /** Thrown when a tensor's values cannot be read (external data, unsupported dtype, bad length). */
 export class TensorDataError extends Error {
@@ -25,13 +25,20 @@ export function dataTypeName(dataType: number | undefined): string {
   return DATA_TYPE_NAMES[dataType ?? 0] ?? `dtype#${dataType}`;
 }
 
+/** The dims as numbers; a dim that is negative or beyond 2^53 is a TensorDataError. */
 export function tensorDims(tensor: TensorProto): number[] {
-  return tensor.dims.map((d) => int64ToNumber(d));
+  return tensor.dims.map((d) => {
+    const n = int64ToSafeNumber(d);
+    if (n === undefined || n < 0) throw new TensorDataError(`tensor '${tensor.name ?? '<unnamed>'}': dimension ${d} is not a size (dims [${tensor.dims.join(', ')}])`);
+    return n;
+  });
 }
 
-/** Number of elements; a tensor with no dims is a scalar (1 element). */
+/** Number of elements; a tensor with no dims is a scalar (1 element). Beyond 2^53: TensorDataError. */
 export function tensorElementCount(tensor: TensorProto): number {
-  return tensorDims(tensor).reduce((a, b) => a * b, 1);
+  const count = tensorDims(tensor).reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(count)) throw new TensorDataError(`tensor '${tensor.name ?? '<unnamed>'}': dims [${tensor.dims.join(', ')}] hold more elements than can be counted`);
+  return count;
 }
 
 export function isExternalTensor(tensor: TensorProto): boolean {

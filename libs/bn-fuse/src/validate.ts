@@ -11,8 +11,12 @@
 // - The ops the converter rewrites have the arity their schema allows: BatchNormalization (5
 //   inputs, 1..5 outputs, 1..3 from opset 14), Conv/ConvTranspose (2..3 inputs, 1 output), Gemm
 //   (2..3 inputs, 3 before opset 11), MatMul (2 inputs).
+// - Sizes are sizes: initializer dims are non-negative and their element count fits 2^53; declared
+//   dims (inputs, outputs, value_info) fit 2^53 (the fold, the summary and the verification read
+//   them as numbers).
 import { onnxOpsetVersion } from './fold';
-import { GraphProto, ModelProto, NodeProto } from './onnx-types';
+import { GraphProto, ModelProto, NodeProto, ValueInfoProto, int64ToSafeNumber } from './onnx-types';
+import { TensorDataError, tensorElementCount } from './tensor';
 
 export class ModelValidationError extends Error {
   constructor(message: string) {
@@ -54,6 +58,12 @@ function count(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
+function checkDeclaredDims(v: ValueInfoProto, label: string): void {
+  for (const d of v.type?.tensor_type?.shape?.dim ?? []) {
+    if (d.dim_value !== undefined && int64ToSafeNumber(d.dim_value) === undefined) throw new ModelValidationError(`${label}: dimension ${d.dim_value} is out of range`);
+  }
+}
+
 /** Throws ModelValidationError with the first problem found. */
 export function validateModel(model: ModelProto): void {
   if (!model.graph) throw new ModelValidationError('the model has no graph');
@@ -70,8 +80,17 @@ function validateGraph(graph: GraphProto, where: string, outer: ReadonlySet<stri
     const name = t.name ?? '';
     if (!name) throw new ModelValidationError(`an initializer${scope} has no name`);
     if (initNames.has(name)) throw new ModelValidationError(`initializer '${name}'${scope} is defined twice`);
+    try {
+      tensorElementCount(t);
+    } catch (err) {
+      if (err instanceof TensorDataError) throw new ModelValidationError(`initializer '${name}'${scope}: ${err.message.replace(/^tensor '[^']*': /, '')}`);
+      throw err;
+    }
     initNames.add(name);
     defined.add(name);
+  }
+  for (const [kind, list] of [['graph input', graph.input], ['graph output', graph.output], ['value_info', graph.value_info]] as const) {
+    for (const v of list) checkDeclaredDims(v, `${kind} '${v.name ?? ''}'${scope}`);
   }
   for (const s of graph.sparse_initializer) if (s.values?.name) defined.add(s.values.name);
   const visible = (name: string) => defined.has(name) || outer.some((o) => o.has(name));

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import type * as OrtTypes from 'onnxruntime-node';
 import { decodeModel } from './codec';
 import { runtimeInputs } from './graph-index';
-import { DataType, ModelProto, int64ToNumber } from './onnx-types';
+import { DataType, ModelProto, int64ToApproxNumber } from './onnx-types';
 import { Prng } from './prng';
 import { decodeFloat16, encodeFloat16 } from './tensor';
 
@@ -58,6 +58,14 @@ export interface VerifyResult {
   error?: string;
 }
 
+/**
+ * Most input elements verification generates (all inputs together: 256 MB as float32). A model
+ * declaring larger inputs (a hostile prototxt can declare any size for free) is not verified:
+ * the result says so instead of the converter exhausting memory. The default 300x300 model needs
+ * 540 000; convert such a model with --no-verify if it is meant.
+ */
+export const MAX_VERIFY_INPUT_ELEMENTS = 1 << 26;
+
 export const DEFAULT_RTOL = 1e-4;
 export const DEFAULT_ATOL = 1e-5;
 const DEFAULT_SEED = 0x5eed;
@@ -83,8 +91,14 @@ export async function verifyFold(originalModel: ModelSource, foldedModel: ModelS
   const rtol = options.rtol ?? DEFAULT_RTOL;
   const atol = options.atol ?? DEFAULT_ATOL;
   const original = options.reference ?? decodeModel(typeof originalModel === 'string' ? fs.readFileSync(originalModel) : originalModel);
-  const { feeds, shapes } = randomFeeds(original, options.seed ?? DEFAULT_SEED, options.dynamicDimSize ?? 2);
+  const shapes = inputShapes(original, options.dynamicDimSize ?? 2);
   const result: VerifyResult = { ok: false, rtol, atol, inputShapes: shapes, outputs: [], maxAbsError: 0, maxRelError: 0 };
+  const elements = Object.values(shapes).reduce((n, dims) => n + dims.reduce((a, b) => a * b, 1), 0);
+  if (!(elements <= MAX_VERIFY_INPUT_ELEMENTS)) {
+    result.error = `the model's inputs (${Object.entries(shapes).map(([n, d]) => `${n}[${d.join(',')}]`).join(' ')}) have ${elements} elements, more than the ${MAX_VERIFY_INPUT_ELEMENTS} verification generates; convert with --no-verify to skip it`;
+    return result;
+  }
+  const feeds = randomFeeds(original, shapes, options.seed ?? DEFAULT_SEED);
 
   let a: Record<string, OrtTypes.Tensor>;
   let b: Record<string, OrtTypes.Tensor>;
@@ -161,23 +175,30 @@ function compareTensors(name: string, ref: OrtTypes.Tensor, got: OrtTypes.Tensor
   return cmp;
 }
 
-function randomFeeds(model: ModelProto, seed: number, dynamic: number): { feeds: Record<string, OrtTypes.Tensor>; shapes: Record<string, number[]> } {
+/** The shape of every runtime input, symbolic, unknown and non-positive dims set to `dynamic`. */
+function inputShapes(model: ModelProto, dynamic: number): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  for (const input of runtimeInputs(model)) {
+    // An int64 beyond 2^53 comes out approximate: far over the element cap either way.
+    shapes[input.name ?? ''] = (input.type?.tensor_type?.shape?.dim ?? []).map((d) => {
+      const v = d.dim_value === undefined ? 0 : int64ToApproxNumber(d.dim_value);
+      return v > 0 ? v : dynamic;
+    });
+  }
+  return shapes;
+}
+
+function randomFeeds(model: ModelProto, shapes: Record<string, number[]>, seed: number): Record<string, OrtTypes.Tensor> {
   const rng = new Prng(seed);
   const feeds: Record<string, OrtTypes.Tensor> = {};
-  const shapes: Record<string, number[]> = {};
   for (const input of runtimeInputs(model)) {
     const name = input.name ?? '';
     const tensorType = input.type?.tensor_type;
     if (!tensorType) throw new Error(`input '${name}' is not a tensor; cannot generate data for it`);
-    const dims = (tensorType.shape?.dim ?? []).map((d) => {
-      const v = d.dim_value === undefined ? 0 : int64ToNumber(d.dim_value);
-      return v > 0 ? v : dynamic;
-    });
-    const size = dims.reduce((a, b) => a * b, 1);
-    shapes[name] = dims;
-    feeds[name] = randomTensor(tensorType.elem_type ?? DataType.FLOAT, size, dims, rng, name);
+    const dims = shapes[name];
+    feeds[name] = randomTensor(tensorType.elem_type ?? DataType.FLOAT, dims.reduce((a, b) => a * b, 1), dims, rng, name);
   }
-  return { feeds, shapes };
+  return feeds;
 }
 
 function randomTensor(elemType: number, size: number, dims: number[], rng: Prng, name: string): OrtTypes.Tensor {

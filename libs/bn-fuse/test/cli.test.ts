@@ -1,9 +1,10 @@
 // The CLI, as users run it: `node libs/bn-fuse/dist/cli.js ...` (the test target runs after build).
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ModelProto, TensorProto, encodeModel, inspectModel } from '../src';
-import { CLI, convBnModel, tempDir } from './helpers';
+import { ModelProto, decodeModel, encodeModel, inspectModel, isExternalTensor } from '../src';
+import { CLI, convBnModel, tempDir, writeExternalModel } from './helpers';
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   return cliWithEnv({}, ...args);
@@ -12,30 +13,6 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 function cliWithEnv(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A Conv+BN model whose weight (1152 floats) is stored in `dataFile` next to it, as external data. */
-function writeExternalModel(dir: string, name: string, dataFile = 'w.bin', location = dataFile): string {
-  const m = convBnModel({ bias: true, cin: 8, cout: 16 });
-  const g = m.graph as NonNullable<ModelProto['graph']>;
-  const i = g.initializer.findIndex((t) => t.name === 'W');
-  const w = g.initializer[i];
-  const raw = w.raw_data as Uint8Array;
-  fs.writeFileSync(path.join(dir, dataFile), raw);
-  const ext: TensorProto = {
-    ...w,
-    data_location: 1,
-    external_data: [
-      { key: 'location', value: location },
-      { key: 'offset', value: '0' },
-      { key: 'length', value: String(raw.byteLength) },
-    ],
-  };
-  delete ext.raw_data;
-  g.initializer[i] = ext;
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, encodeModel(m));
-  return file;
 }
 
 function expectOneLineError(r: { stderr: string }, pattern: RegExp): void {
@@ -213,17 +190,29 @@ describe('bn-fuse CLI', () => {
   });
 
   describe('external data', () => {
-    it('converts a model with external data: the output gets <output>.data next to it', () => {
+    it('converts a model with external data: the output gets <output>.<sha256 prefix>.data next to it', () => {
       const sub = fs.mkdtempSync(path.join(dir, 'ext-'));
       const input = writeExternalModel(sub, 'in.onnx');
       const out = path.join(sub, 'out.onnx');
       const r = cli('convert', '--input', input, '--output', out);
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
-      expect(r.stdout).toContain(`external data: ${out}.data`);
+      const names = fs.readdirSync(sub).sort();
+      const data = names.find((n) => /^out\.onnx\.[0-9a-f]{16}\.data$/.test(n));
+      expect(names).toEqual(['in.onnx', 'out.onnx', data, 'w.bin']);
+      const bytes = fs.readFileSync(path.join(sub, data as string));
+      // The name is the first 16 hex digits of the data's sha256, and the model points at it.
+      expect(data).toBe(`out.onnx.${crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.data`);
+      expect(bytes.byteLength).toBe(16 * 8 * 9 * 4);
+      const locations = decodeModel(fs.readFileSync(out)).graph?.initializer.filter(isExternalTensor).map((t) => t.external_data.find((e) => e.key === 'location')?.value);
+      expect(locations).toEqual([data]);
+      expect(r.stdout).toContain(`external data: ${path.join(sub, data as string)}`);
       expect(r.stdout).toMatch(/verify: OK/);
-      expect(fs.readdirSync(sub).sort()).toEqual(['in.onnx', 'out.onnx', 'out.onnx.data', 'w.bin']);
-      expect(fs.statSync(`${out}.data`).size).toBe(16 * 8 * 9 * 4);
+      // Deterministic: converting again gives the same model bytes and the same data file.
+      const model = fs.readFileSync(out);
+      expect(cli('convert', '--input', input, '--output', out).status).toBe(0);
+      expect(fs.readdirSync(sub).sort()).toEqual(names);
+      expect(fs.readFileSync(out).equals(model)).toBe(true);
     });
 
     it('exits 2 naming the tensor when the data file is missing', () => {

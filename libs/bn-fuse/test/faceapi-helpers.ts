@@ -1,6 +1,6 @@
 // Shared by the face-api import tests: the installed face-api weights, real photos referenced where
 // Debian or npm installed them (never copied into the repository), our model run the way the
-// detector runs it (letterbox + OpenCV-style bilinear resize from apps/detector, onnxruntime,
+// detector runs it (letterbox + OpenCV-style bilinear resize from libs/ssd-pipeline, onnxruntime,
 // ssd-core's SsdPostprocessor, boxes mapped back to the image), and detection matching.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,7 +8,8 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { Detection, InputSpec, SsdPostprocessor, SsdSpec, specFromMetadata } from '@edge-ssd/ssd-core';
 import { inspectModel } from '../src';
-import { PixelImage, inputToImageScale, preprocessInto } from '../../../apps/detector/src/worker/preprocess';
+import type { PixelImage } from '../../ssd-pipeline/src/image';
+import { inputToImageScale, preprocessInto } from '../../ssd-pipeline/src/preprocess';
 
 export const FACEAPI_DIR = path.dirname(require.resolve('@vladmandic/face-api/package.json'));
 export const FACEAPI_MANIFEST = path.join(FACEAPI_DIR, 'model', 'ssd_mobilenetv1_model-weights_manifest.json');

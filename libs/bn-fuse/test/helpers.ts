@@ -117,6 +117,30 @@ export interface ProducerBnOptions {
   bnAttributes?: Record<string, number>;
 }
 
+/** A Conv+BN model whose weight (1152 floats) is stored in `dataFile` next to it, as external data. */
+export function writeExternalModel(dir: string, name: string, dataFile = 'w.bin', location = dataFile, seed?: number): string {
+  const m = convBnModel({ bias: true, cin: 8, cout: 16, seed });
+  const g = m.graph as NonNullable<ModelProto['graph']>;
+  const i = g.initializer.findIndex((t) => t.name === 'W');
+  const w = g.initializer[i];
+  const raw = w.raw_data as Uint8Array;
+  fs.writeFileSync(path.join(dir, dataFile), raw);
+  const ext: TensorProto = {
+    ...w,
+    data_location: 1,
+    external_data: [
+      { key: 'location', value: location },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(raw.byteLength) },
+    ],
+  };
+  delete ext.raw_data;
+  g.initializer[i] = ext;
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, encodeModel(m));
+  return file;
+}
+
 /**
  * X -> producer 'prod' (weight 'W', bias 'B') -> 'prod_out' -> BatchNormalization 'bn' -> 'y'.
  * Shapes are fully declared so that onnx.checker's shape inference can check them. Random,

@@ -2,6 +2,7 @@
 // onnx.helper (Debian's /usr/bin/python3), the converter folds and verifies each one from its file
 // (convertFile: the CLI's pipeline), and onnx.checker (full_check) accepts every output.
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConvertOptions, LeaveCode, convertFile, decodeModel, inspectModel, isExternalTensor } from '../src';
@@ -73,13 +74,15 @@ describe.each<[string, Case]>([
     expect(inspectModel(fs.readFileSync(out)).batchNormCount).toBe(fixture.batchNorms - c.folded);
     checker.addFile(out);
     if (c.fixture === 'external_data') {
-      // Large tensors (fused and copied) live in <output>.data next to the output.
-      expect(result.externalDataPath).toBe(`${out}.data`);
+      // Large tensors (fused and copied) live in <output>.<sha256 prefix>.data next to the output.
+      const dataPath = result.externalDataPath as string;
+      expect(path.dirname(dataPath)).toBe(path.dirname(out));
+      expect(path.basename(dataPath)).toBe(`${path.basename(out)}.${crypto.createHash('sha256').update(fs.readFileSync(dataPath)).digest('hex').slice(0, 16)}.data`);
       const external = model.graph?.initializer.filter(isExternalTensor).map((t) => t.name);
       expect(external).toEqual(['ext_W_bnfused', 'head_W']);
       const location = model.graph?.initializer[0].external_data.find((e) => e.key === 'location')?.value;
-      expect(location).toBe(path.basename(`${out}.data`));
-      expect(fs.statSync(`${out}.data`).size).toBe((16 * 27 + 8 * 16 * 9) * 4);
+      expect(location).toBe(path.basename(dataPath));
+      expect(fs.statSync(dataPath).size).toBe((16 * 27 + 8 * 16 * 9) * 4);
     } else {
       // Idempotent: converting the output again gives the same bytes.
       const again = `${out}.again.onnx`;

@@ -1,5 +1,5 @@
 export * from './spec';
-export { SsdSpecError, parseSsdSpec, serializeSsdSpec, specFromMetadata } from './spec-validate';
+export { MAX_PRIORS, SsdSpecError, parseSsdSpec, serializeSsdSpec, specFromMetadata } from './spec-validate';
 export { type PriorTable, buildPriors, countPriors, expandAspectRatios, priorBoxHeadCount } from './priors';
 export { boxSize, decodeBox, decodeBoxes } from './decode';
 export { type NmsOptions, MAX_SORTABLE_PRIORS, applyNmsFast, greedyNms, jaccardOverlap, selectCandidates } from './nms';

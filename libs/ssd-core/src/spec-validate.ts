@@ -11,6 +11,7 @@ import {
   type PriorsSpec,
   type SsdSpec,
 } from './spec';
+import { priorBoxHeadCount } from './priors';
 
 /** Thrown for any invalid spec; the message starts with the offending path. */
 export class SsdSpecError extends Error {
@@ -162,6 +163,9 @@ function parseHead(value: unknown, path: string): PriorBoxHead {
   return head;
 }
 
+/** The most priors a model may have: SSD512 on COCO has 24 564, this model family 1917 to 5118. */
+export const MAX_PRIORS = 1_000_000;
+
 function parsePriors(value: unknown, path: string): PriorsSpec {
   const kind = (value !== null && typeof value === 'object' ? (value as Obj).kind : undefined);
   if (kind === 'table') {
@@ -170,6 +174,7 @@ function parsePriors(value: unknown, path: string): PriorsSpec {
     const boxes = numbers(o.boxes, boxesPath, finite, 4);
     if (boxes.length % 4 !== 0) fail(boxesPath, `length must be a multiple of 4, got ${boxes.length}`);
     const count = boxes.length / 4;
+    if (count > MAX_PRIORS) fail(boxesPath, `holds ${count} priors; at most ${MAX_PRIORS} are accepted`);
     for (let i = 0; i < count; i++) {
       // Every code type that uses the prior's size requires it to be positive (Caffe CHECK_GT).
       if (!(boxes[4 * i + 2] > boxes[4 * i])) fail(`${boxesPath}[${4 * i + 2}]`, `(xmax of prior ${i}) must be > xmin`);
@@ -185,6 +190,11 @@ function parsePriors(value: unknown, path: string): PriorsSpec {
   if (kind === 'priorbox') {
     const o = object(value, path, ['kind', 'heads']);
     const heads = array(o.heads, join(path, 'heads'), 1).map((h, i) => parseHead(h, `${join(path, 'heads')}[${i}]`));
+    // Checked before any prior is built: a spec from a hostile model must not make the detector
+    // allocate for billions of priors.
+    let total = 0;
+    for (const head of heads) total += head.featureMap[0] * head.featureMap[1] * priorBoxHeadCount(head);
+    if (!(total <= MAX_PRIORS)) fail(join(path, 'heads'), `make ${total} priors; at most ${MAX_PRIORS} are accepted`);
     return { kind: 'priorbox', heads };
   }
   object(value, path, ['kind']);

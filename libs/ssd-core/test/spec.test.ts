@@ -186,3 +186,13 @@ describe('specFromMetadata', () => {
     expect(() => specFromMetadata({ 'ssd.spec': JSON.stringify(mutated((s) => { s.labels = []; })) })).toThrow(SsdSpecError);
   });
 });
+
+describe('prior count bound', () => {
+  it('refuses specs whose priors could not be built, before building any', () => {
+    const huge = { ...JSON.parse(serializeSsdSpec(MOBILENET_SSD_VOC_300)) };
+    huge.priors.heads[0].featureMap = [30000, 30000];
+    expect(() => parseSsdSpec(huge)).toThrow(/^priors\.heads make 2700000834 priors; at most 1000000 are accepted$/);
+    huge.priors.heads[0].featureMap = [1e200, 1e200];
+    expect(() => parseSsdSpec(huge)).toThrow(SsdSpecError);
+  });
+});

@@ -15,6 +15,10 @@
 // BlobProto data (5) packed or not, double_data (8), shape (7, BlobShape.dim 1, packed or not) or
 // the legacy num/channels/height/width (1-4). Every length is checked against its enclosing
 // message, so a truncated or corrupt file is an error, never a silent short read.
+//
+// Hostile nesting cannot recurse here: the walker descends only along the fixed path NetParameter >
+// layer > blob > shape (at most 4 levels) and skips every other field by its length without
+// looking inside it, however deeply its content nests.
 import { CaffeImportError } from './errors';
 import { V1LayerParameterType } from './schema';
 

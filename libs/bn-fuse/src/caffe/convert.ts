@@ -3,11 +3,11 @@
 // model against the folded one) -> (caller) atomic write. Unusable input is a CaffeImportError
 // (CLI exit code 2); a fold outside tolerance is a CaffeVerificationError (exit code 1). In both
 // cases nothing is written.
-import * as fs from 'node:fs';
 import { type SsdSpec, countPriors } from '@edge-ssd/ssd-core';
 import { encodeModel } from '../codec';
 import { FoldReport, foldBatchNorm } from '../fold';
 import { graphSummary, type GraphSummary } from '../inspect';
+import { FileRefusal, readRegularFile } from '../safe-open';
 import { VerifyResult, verifyFold } from '../verify';
 import { CaffeWeights, readCaffemodel } from './caffemodel';
 import { CaffeImportError } from './errors';
@@ -50,19 +50,26 @@ export class CaffeVerificationError extends Error {
   }
 }
 
-function readInput(file: string, what: string): Buffer {
+/** Largest prototxt read (MobileNet-SSD's deploy.prototxt is 30 kB). */
+export const MAX_PROTOTXT_BYTES = 16 * 1024 * 1024;
+/** Largest caffemodel read: protobuf's own 2 GiB message limit. */
+export const MAX_CAFFEMODEL_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+/** Largest labels file read. */
+export const MAX_LABELS_BYTES = 1024 * 1024;
+
+/** Reads a regular file of at most `maxBytes` (a FIFO or device would block or never end). */
+function readInput(file: string, what: string, maxBytes: number): Buffer {
   try {
-    return fs.readFileSync(file);
+    return readRegularFile(file, maxBytes);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err as Error).message;
-    throw new CaffeImportError(`cannot read ${what} '${file}': ${why}`);
+    if (err instanceof FileRefusal) throw new CaffeImportError(`cannot read ${what} '${file}': ${err.reason}`);
+    throw err;
   }
 }
 
 /** Reads a labels file: one label per line; blank lines are ignored. */
 export function readLabelsFile(file: string): string[] {
-  const text = readInput(file, 'labels file').toString('utf8');
+  const text = readInput(file, 'labels file', MAX_LABELS_BYTES).toString('utf8');
   const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   if (labels.length === 0) throw new CaffeImportError(`labels file '${file}' has no labels`);
   return labels;
@@ -104,9 +111,9 @@ export async function convertCaffeModel(
  */
 export async function convertCaffe(prototxtPath: string, caffemodelPath: string, options: ConvertCaffeOptions = {}): Promise<ConvertCaffeResult> {
   const t0 = performance.now();
-  const text = readInput(prototxtPath, 'prototxt').toString('utf8');
+  const text = readInput(prototxtPath, 'prototxt', MAX_PROTOTXT_BYTES).toString('utf8');
   // The file bytes are read once; the weights stay views of them (see caffemodel.ts).
-  const weights = readCaffemodel(readInput(caffemodelPath, 'caffemodel'), caffemodelPath);
+  const weights = readCaffemodel(readInput(caffemodelPath, 'caffemodel', MAX_CAFFEMODEL_BYTES), caffemodelPath);
   const readMs = performance.now() - t0;
   const result = await convertCaffeModel(text, weights, { prototxtPath, caffemodelPath }, options);
   result.timings.readMs = readMs;

@@ -1092,6 +1092,8 @@ class Importer {
     const p = layer.params.detection_output_param ?? {};
     const numClasses = p.num_classes ?? 0;
     if (!(numClasses >= 1)) this.fail(layer, 'num_classes must be set (>= 1)');
+    // Checked before a label is made for every class: 2^31 of them would exhaust memory.
+    if (numClasses > MAX_SSD_CLASSES) this.fail(layer, `num_classes ${numClasses} is more than the ${MAX_SSD_CLASSES} this importer accepts`);
     if (p.share_location === false) this.fail(layer, 'share_location: false (per-class boxes) is not supported');
     const codeType = CODE_TYPES[p.code_type ?? 'CORNER'];
     const labels = this.options.labels ? [...this.options.labels] : defaultLabels(numClasses, p.background_label_id ?? 0);
@@ -1150,6 +1152,12 @@ class Importer {
 }
 
 /** VOC for 21 classes; otherwise class_N with the background class named 'background'. */
+/**
+ * Most classes a DetectionOutput may declare: far above real label sets (COCO 91, Open Images
+ * 600, ImageNet-21k 21 841), far below what one label per class would make a problem.
+ */
+export const MAX_SSD_CLASSES = 100_000;
+
 export function defaultLabels(numClasses: number, backgroundLabelId = 0): string[] {
   if (numClasses === VOC_LABELS.length && backgroundLabelId === 0) return [...VOC_LABELS];
   return Array.from({ length: numClasses }, (_, i) => (i === backgroundLabelId ? 'background' : `class_${i}`));

@@ -1,7 +1,7 @@
 // Caffe import: prototxt + caffemodel -> BN-folded ONNX model with the SSD spec in its metadata.
 export { CaffeImportError } from './errors';
 export { CAFFE_PROTO_SOURCE, type CaffeSchemaVariant, V1_LAYER_TYPES, caffeRoot, netParameterTypeOf } from './schema';
-export { PrototxtSyntaxError, SOURCE_LINE, lineOf, parsePrototxt, parseTextFormat } from './prototxt';
+export { MAX_PROTOTXT_DEPTH, PrototxtSyntaxError, SOURCE_LINE, lineOf, parsePrototxt, parseTextFormat } from './prototxt';
 export type * from './types';
 export { type CaffeBlob, type CaffeWeightLayer, type CaffeWeights, readCaffemodel } from './caffemodel';
 export { type CaffeBlobData, type CaffeLayerData, type WriteCaffemodelOptions, writeCaffemodel } from './writer';
@@ -11,6 +11,7 @@ export {
   type CaffePreprocess,
   type ImportCaffeOptions,
   CAFFE_SSD_PREPROCESS,
+  MAX_SSD_CLASSES,
   SUPPORTED_CAFFE_LAYERS,
   defaultLabels,
   importCaffe,
@@ -20,6 +21,9 @@ export {
   type ConvertCaffeOptions,
   type ConvertCaffeResult,
   CaffeVerificationError,
+  MAX_CAFFEMODEL_BYTES,
+  MAX_LABELS_BYTES,
+  MAX_PROTOTXT_BYTES,
   convertCaffe,
   convertCaffeModel,
   formatCaffeSummary,

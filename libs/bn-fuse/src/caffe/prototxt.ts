@@ -12,12 +12,19 @@
 // matter for inference. A field the schema knows must have a value of the right kind, else the
 // error names its line and column. Every message object created carries its source line under the
 // SOURCE_LINE symbol (not enumerable), so later errors can point at the prototxt line of a layer.
+//
+// Messages are parsed recursively, so nesting is capped at MAX_PROTOTXT_DEPTH: a hostile file of
+// 100 000 `a {` would otherwise overflow the stack. Real nets nest 3 or 4 deep
+// (net > layer > convolution_param > weight_filler).
 import * as protobuf from 'protobufjs';
 import { CaffeImportError } from './errors';
 import { NetParameterType } from './schema';
 import { NetParameterMsg } from './types';
 
 export const SOURCE_LINE: unique symbol = Symbol('caffe.sourceLine');
+
+/** Deepest nesting of `{ }` / `< >` messages accepted (the top level is depth 0). */
+export const MAX_PROTOTXT_DEPTH = 100;
 
 /** A prototxt that is not valid text format, or has a value of the wrong kind for a field. */
 export class PrototxtSyntaxError extends CaffeImportError {
@@ -199,7 +206,7 @@ class Parser {
   }
 
   /** Parses fields until `close` (a symbol) or end of file (close undefined). */
-  parseMessage(type: protobuf.Type | undefined, close: string | undefined, line: number): Record<string, unknown> {
+  parseMessage(type: protobuf.Type | undefined, close: string | undefined, line: number, depth: number): Record<string, unknown> {
     const obj: Record<string, unknown> = {};
     Object.defineProperty(obj, SOURCE_LINE, { value: line, enumerable: false });
     for (;;) {
@@ -212,13 +219,13 @@ class Parser {
       if (this.isSymbol(t, '[')) this.fail(t, 'extension fields ([...]) are not supported');
       if (t.kind !== 'ident') this.fail(t, `expected a field name, got ${this.describe(t)}`);
       this.lex.next();
-      this.parseField(type, t, obj);
+      this.parseField(type, t, obj, depth);
       const sep = this.lex.peek();
       if (this.isSymbol(sep, ',') || this.isSymbol(sep, ';')) this.lex.next();
     }
   }
 
-  private parseField(type: protobuf.Type | undefined, nameTok: Token, obj: Record<string, unknown>): void {
+  private parseField(type: protobuf.Type | undefined, nameTok: Token, obj: Record<string, unknown>, depth: number): void {
     const name = nameTok.text;
     const field = type?.fields[name];
     if (field) field.resolve();
@@ -244,8 +251,9 @@ class Parser {
       const v = this.lex.peek();
       if (this.isSymbol(v, '{') || this.isSymbol(v, '<')) {
         if (known && !messageType) this.fail(v, `field '${name}' takes a ${field.type} value, not a message`);
+        if (depth + 1 > MAX_PROTOTXT_DEPTH) this.fail(v, `messages nest deeper than ${MAX_PROTOTXT_DEPTH} levels (the limit of this reader)`);
         this.lex.next();
-        store(this.parseMessage(messageType, v.text === '{' ? '}' : '>', nameTok.line));
+        store(this.parseMessage(messageType, v.text === '{' ? '}' : '>', nameTok.line, depth + 1));
         return;
       }
       if (known && messageType) this.fail(v, `field '${name}' is a message: expected '{', got ${this.describe(v)}`);
@@ -385,7 +393,7 @@ class Parser {
 export function parseTextFormat(text: string, type: protobuf.Type, file = '<text>'): Record<string, unknown> {
   // A UTF-8 byte order mark is not part of the text.
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  return new Parser(new Lexer(body, file)).parseMessage(type, undefined, 1);
+  return new Parser(new Lexer(body, file)).parseMessage(type, undefined, 1, 0);
 }
 
 /** Parses a Caffe prototxt (NetParameter in text format). `file` labels error messages. */

@@ -10,10 +10,25 @@
 // So the values here are bit for bit the ones face-api computes with. Unlike tfjs, the byte counts
 // must add up exactly: a shard that is too short or too long means the manifest and the weights do
 // not belong together.
+//
+// A manifest is untrusted input (readTfjsWeights): its shard paths are opened only inside the
+// manifest's directory (safe-open.ts: no absolute path, no `..`, no symlink leading out, regular
+// files only), and nothing is read beyond what the manifest declares: the manifest file itself is
+// capped at MAX_TFJS_MANIFEST_BYTES, the weights it declares at MAX_TFJS_WEIGHTS_BYTES in total and
+// MAX_TFJS_SHARDS files, and a shard larger than the bytes its group still needs is refused before
+// it is read.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FileRefusal, openInside, readAndClose, readRegularFile } from '../safe-open';
 import { decodeFloat16 } from '../tensor';
+
+/** Largest manifest file read (a model.json with its topology is at most a few MB). */
+export const MAX_TFJS_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Largest total of weight bytes a manifest may declare (face-api's SSD needs 5.6 MB). */
+export const MAX_TFJS_WEIGHTS_BYTES = 1024 * 1024 * 1024;
+/** Most shard paths a manifest may list (tfjs writes 4 MB shards: 4096 of them is 16 GB). */
+export const MAX_TFJS_SHARDS = 4096;
 
 /** The manifest or its weights cannot be used (missing file, bad JSON, sizes that do not add up). */
 export class TfjsImportError extends Error {
@@ -92,17 +107,22 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /**
  * Validates a parsed manifest: a list of groups `{paths, weights}` (or a `model.json` object with a
  * `weightsManifest`). Only float32 and int32 tensors are supported (the dtypes tfjs can quantise);
- * names must be unique across groups.
+ * names must be unique across groups; at most MAX_TFJS_SHARDS paths and MAX_TFJS_WEIGHTS_BYTES of
+ * declared weights.
  */
 export function parseTfjsManifest(value: unknown): TfjsWeightsManifest {
   const groups = isRecord(value) && 'weightsManifest' in value ? value.weightsManifest : value;
   if (!Array.isArray(groups) || groups.length === 0) fail('manifest must be a non-empty array of weight groups (or a model.json with a weightsManifest)');
   const seen = new Set<string>();
+  let shardCount = 0;
+  let declared = 0;
   return groups.map((g, gi) => {
     const where = `weight group ${gi}`;
     if (!isRecord(g)) fail(`${where} must be an object`);
     const paths = g.paths;
     if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string' && p.length > 0)) fail(`${where}: paths must be a non-empty array of file names`);
+    shardCount += paths.length;
+    if (shardCount > MAX_TFJS_SHARDS) fail(`the manifest lists more than ${MAX_TFJS_SHARDS} shard files`);
     if (!Array.isArray(g.weights)) fail(`${where}: weights must be an array`);
     const weights = g.weights.map((w, wi): TfjsWeightSpec => {
       if (!isRecord(w) || typeof w.name !== 'string' || w.name === '') fail(`${where}, weight ${wi}: name must be a non-empty string`);
@@ -127,6 +147,9 @@ export function parseTfjsManifest(value: unknown): TfjsWeightsManifest {
           spec.quantization = { dtype: q.dtype, scale: q.scale, min: q.min };
         }
       }
+      // Checked here so that no later size arithmetic can overflow or allocate without bound.
+      declared += tfjsWeightByteLength(spec);
+      if (!(declared <= MAX_TFJS_WEIGHTS_BYTES)) fail(`weight '${name}': the manifest declares more than ${MAX_TFJS_WEIGHTS_BYTES} bytes of weights`);
       return spec;
     });
     return { paths: [...(paths as string[])], weights };
@@ -229,18 +252,26 @@ export function sha256Hex(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
-function readFile(file: string, what: string): Uint8Array {
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    fail(`cannot read ${what} '${file}': ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message}`);
+function refusal(err: unknown, what: string, file: string, named?: string): never {
+  if (err instanceof FileRefusal && named !== undefined && (err.code === 'name' || err.code === 'outside')) {
+    const why = err.code === 'name' ? `its path '${named}' ${err.reason}` : err.reason;
+    fail(`cannot read ${what} '${file}': ${why}; shard paths must stay inside the manifest's directory`);
   }
+  if (err instanceof FileRefusal) fail(`cannot read ${what} '${file}': ${err.reason}`);
+  throw err;
 }
 
-/** Reads a manifest and its shards (paths relative to the manifest's directory) and decodes them. */
+/**
+ * Reads a manifest and its shards (paths relative to the manifest's directory, which they may not
+ * leave) and decodes them. Every refusal is a TfjsImportError naming the file.
+ */
 export function readTfjsWeights(manifestPath: string): TfjsWeights {
-  const manifestBytes = readFile(manifestPath, 'tfjs weights manifest');
+  let manifestBytes: Uint8Array;
+  try {
+    manifestBytes = readRegularFile(manifestPath, MAX_TFJS_MANIFEST_BYTES);
+  } catch (err) {
+    refusal(err, 'tfjs weights manifest', manifestPath);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(manifestBytes).toString('utf8'));
@@ -256,13 +287,27 @@ export function readTfjsWeights(manifestPath: string): TfjsWeights {
   }
   const dir = path.dirname(manifestPath);
   const files: TfjsWeightFile[] = [{ path: manifestPath, bytes: manifestBytes.byteLength, sha256: sha256Hex(manifestBytes) }];
-  const shards = manifest.map((group) =>
-    group.paths.map((p) => {
+  const shards = manifest.map((group, g) => {
+    // A shard may hold at most what its group still needs: the group's shards must add up to
+    // exactly its weights, so anything larger is refused before it is read.
+    let groupLeft = group.weights.reduce((n, w) => n + tfjsWeightByteLength(w), 0);
+    return group.paths.map((p) => {
       const file = path.resolve(dir, p);
-      const bytes = readFile(file, 'weights shard');
+      let bytes: Uint8Array;
+      try {
+        const opened = openInside(dir, p);
+        if (opened.size > groupLeft) {
+          fs.closeSync(opened.fd);
+          fail(`weights shard '${file}' is ${opened.size} bytes, more than the ${groupLeft} bytes weight group ${g} of the manifest still needs`);
+        }
+        bytes = readAndClose(opened);
+      } catch (err) {
+        refusal(err, 'weights shard', file, p);
+      }
+      groupLeft -= bytes.byteLength;
       files.push({ path: file, bytes: bytes.byteLength, sha256: sha256Hex(bytes) });
       return bytes;
-    }),
-  );
+    });
+  });
   return { manifestPath, manifest, tensors: decodeTfjsWeights(manifest, shards), files };
 }
