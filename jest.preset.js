@@ -13,9 +13,9 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(root, 'tsconfig.jest.json') }],
   },
   moduleNameMapper: {
-    '^@edge-ssd/(prng|ssd-core|ssd-pipeline|bn-fuse|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
+    '^@edge-ssd/(prng|ssd-core|ssd-pipeline|onnx-io|bn-fuse|importers|convert|model-zoo|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
     '^@edge-ssd/protos$': path.join(root, 'protos/src/index.ts'),
-    '^@edge-ssd/(ssd-core)/testing$': path.join(root, 'libs/$1/src/testing/index.ts'),
+    '^@edge-ssd/(ssd-core|onnx-io|importers)/testing$': path.join(root, 'libs/$1/src/testing/index.ts'),
   },
   testTimeout: 60000,
   reporters: ['default', path.join(root, 'tools/jest/summary-reporter.js')],

@@ -1,4 +1,4 @@
-// Benchmark of the converter itself: `bn-fuse convert --no-verify` on the 23 MB default
+// Benchmark of the converter itself: `model convert --no-verify` on the 23 MB default
 // MobileNet-SSD (issue goals: <= 1 s, peak RSS <= 3x the model size).
 //
 // Every conversion runs in its own child process (`node <child script> dist/cli.js convert ...`), so
@@ -10,7 +10,7 @@
 // time is reported next to it. Baselines: the peak RSS of a bare `node` and of a node that has
 // loaded the CLI's modules, so the converter's working memory can be told from the runtime's.
 //
-// Needs the built CLI (`npx nx run bn-fuse:build`). Only node built-ins are imported, so this file
+// Needs the built CLI (`npx nx run model-cli:build`). Only node built-ins are imported, so this file
 // compiles in any project that wants to run it.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,7 +22,7 @@ export interface ConvertBenchOptions {
   iterations?: number;
   /** Model to convert (default: the default MobileNet-SSD, written by the CLI to a temp dir). */
   modelPath?: string;
-  /** The built CLI (default: libs/bn-fuse/dist/cli.js, found from this file or the working directory). */
+  /** The built CLI (default: apps/model-cli/dist/main.js, found from this file or the working directory). */
   cliPath?: string;
 }
 
@@ -71,13 +71,13 @@ if (process.argv[1]) require(process.argv[1]);
 process.stdout.write('BN_FUSE_BENCH ' + JSON.stringify({ code: 0, maxRssKb: ${PEAK_RSS_KB} }) + '\\n');`;
 
 function findCli(): string {
-  const candidates = [path.resolve(__dirname, '../dist/cli.js')];
+  const candidates = [path.resolve(__dirname, '../../apps/model-cli/dist/main.js')];
   for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-    candidates.push(path.join(dir, 'libs/bn-fuse/dist/cli.js'));
+    candidates.push(path.join(dir, 'apps/model-cli/dist/main.js'));
     if (path.dirname(dir) === dir) break;
   }
   const found = candidates.find((c) => fs.existsSync(c));
-  if (!found) throw new Error('libs/bn-fuse/dist/cli.js not found: run `npx nx run bn-fuse:build` first');
+  if (!found) throw new Error('apps/model-cli/dist/main.js not found: run `npx nx run model-cli:build` first');
   return found;
 }
 
@@ -122,13 +122,13 @@ export function benchConvert(opts: ConvertBenchOptions = {}): ConvertBench {
       const r = runChild(CHILD, [cliPath, 'convert', '--no-verify', '--input', modelPath, '--output', out, '--report', report]);
       if (r.code !== 0) throw new Error(`convert exited ${r.code}: ${r.stdout}`);
       const json = JSON.parse(fs.readFileSync(report, 'utf8')) as {
-        timings: { decodeMs: number; foldMs: number; encodeMs: number; totalMs: number };
+        timings: { readMs: number; foldMs: number; encodeMs: number; totalMs: number };
         report: { batchNormFound: number; batchNormFolded: number };
       };
       fs.rmSync(out);
       if (i === 0) continue; // warm-up (page cache, code cache)
       times.push(json.timings.totalMs);
-      stages.decode.push(json.timings.decodeMs);
+      stages.decode.push(json.timings.readMs);
       stages.fold.push(json.timings.foldMs);
       stages.encode.push(json.timings.encodeMs);
       wall.push(r.wallMs);
@@ -168,7 +168,7 @@ export function formatConvertBench(b: ConvertBench): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return [
     `bn-fuse convert --no-verify, ${mb(b.model.bytes)} model, ${b.batchNormFolded}/${b.batchNormFound} BN folded, ${b.iterations} runs:`,
-    `  time ${b.timeMs.median.toFixed(0)} ms median (${b.timeMs.min.toFixed(0)}..${b.timeMs.max.toFixed(0)}; decode ${b.stagesMs.decode.toFixed(0)}, fold ${b.stagesMs.fold.toFixed(0)}, encode+write ${b.stagesMs.encode.toFixed(0)}), process ${b.processMs.median.toFixed(0)} ms; goal <= ${b.goals.timeMs} ms: ${b.meetsTimeGoal ? 'met' : 'NOT met'}`,
+    `  time ${b.timeMs.median.toFixed(0)} ms median (${b.timeMs.min.toFixed(0)}..${b.timeMs.max.toFixed(0)}; read+decode ${b.stagesMs.decode.toFixed(0)}, fold ${b.stagesMs.fold.toFixed(0)}, encode+write ${b.stagesMs.encode.toFixed(0)}), process ${b.processMs.median.toFixed(0)} ms; goal <= ${b.goals.timeMs} ms: ${b.meetsTimeGoal ? 'met' : 'NOT met'}`,
     `  peak RSS ${mb(b.peakRssBytes.max)} = ${b.rssRatio.toFixed(2)}x the model; goal <= ${b.goals.rssRatio}x: ${b.meetsRssGoal ? 'met' : 'NOT met'} (bare node ${mb(b.baselineRssBytes.node)}, node + CLI modules ${mb(b.baselineRssBytes.loaded)}; working memory ${b.workingRssRatio.toFixed(2)}x)`,
   ].join('\n');
 }

@@ -2,7 +2,8 @@
 // head (loc and conf convolutions, Permute, Flatten, PriorBox), the softmax chain and
 // DetectionOutput, with 1x1 kernels so that its weights fit a fuzzer's 4 kB inputs. Used as the
 // fixed other half when the prototxt or the caffemodel is fuzzed.
-import { CaffeLayerData, Prng, writeCaffemodel, type WriteCaffemodelOptions } from '@edge-ssd/bn-fuse';
+import { type CaffeLayerData, type WriteCaffemodelOptions, writeCaffemodel } from '@edge-ssd/importers/testing';
+import { Prng } from '@edge-ssd/prng';
 
 export const TINY_PROTOTXT = `name: "tiny-ssd"
 input: "data"

@@ -12,9 +12,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
-import { prepareDefaultModel } from '@edge-ssd/bn-fuse';
-import { loadModel } from '../../apps/detector/src/model/load-model';
-import { decodeImage } from '@edge-ssd/ssd-pipeline';
+import { findBuiltinModel, prepareBuiltinModel } from '@edge-ssd/model-zoo';
+import { decodeImage, loadModel } from '@edge-ssd/ssd-pipeline';
 
 const execFileAsync = promisify(execFile);
 
@@ -156,7 +155,7 @@ maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-nod
       const ortArm64 = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', 'arm64', 'onnxruntime_binding.node');
       expect(fs.existsSync(ortArm64)).toBe(true);
 
-      const { modelPath } = await prepareDefaultModel(path.join(ROOT, 'models'));
+      const { path: modelPath } = await prepareBuiltinModel(findBuiltinModel('mobilenet-ssd-voc-300')!, path.join(ROOT, 'models'));
       const model = await loadModel(modelPath);
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-ssd-arm64-'));
 

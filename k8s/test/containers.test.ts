@@ -148,8 +148,8 @@ const VARIANTS: Variant[] = [
     // (here the face detector converted from its tfjs weights), named model.onnx.
     fill: async (volume, dir) => {
       if (volume !== 'models') throw new Error(`unexpected non-emptyDir volume ${volume}`);
-      const converted = await runProcess(process.execPath, [path.join(ROOT, 'libs/bn-fuse/dist/cli.js'), 'convert', '--tfjs-manifest', FACEAPI_MANIFEST, '--output', path.join(dir, 'model.onnx')]);
-      if (converted.code !== 0) throw new Error(`bn-fuse convert failed:\n${converted.output}`);
+      const converted = await runProcess(process.execPath, [path.join(ROOT, 'apps/model-cli/dist/main.js'), 'import-tfjs', '--tfjs-manifest', FACEAPI_MANIFEST, '--output', path.join(dir, 'model.onnx')]);
+      if (converted.code !== 0) throw new Error(`model import-tfjs failed:\n${converted.output}`);
     },
   },
 ];

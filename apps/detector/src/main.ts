@@ -25,7 +25,8 @@ import { DynamicBatcher } from './batching/dynamic-batcher';
 import { loadDetectorConfig, type DetectorConfig } from './config';
 import { DetectorMetrics } from './metrics';
 import { planMemory, type MemoryPlan } from './memory-plan';
-import { loadModel } from './model/load-model';
+import { modelInfo } from './model/model-info';
+import { loadModel } from '@edge-ssd/ssd-pipeline';
 import { sizeNativePools } from './runtime';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
     );
   }
   const model = await loadModel(config.modelPath);
+  const info = modelInfo(model);
   if (!model.carriesSpec) log.warn('model carries no SSD spec; serving it as chuanqi305 MobileNet-SSD VOC 300', { modelPath: model.path });
   const pool = new InferencePool(
     { modelPath: model.path, spec: model.spec, intraOpThreads: config.intraOpThreads, ortSpinning: config.ortSpinning, maxBatch: config.maxBatch },
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
   detector.resolve(
     createDetectService({
       batcher,
-      modelInfo: model.info,
+      modelInfo: info,
       limits: {
         maxPixels: config.maxImagePixels,
         maxBytes: config.maxImageBytes,
@@ -139,15 +141,15 @@ async function main(): Promise<void> {
       record: (code, imageCodes) => metrics.request(code, imageCodes),
     }),
   );
-  Object.assign(budgets, { messages, pixels, classes: model.info.labels.length });
+  Object.assign(budgets, { messages, pixels, classes: info.labels.length });
   app.health.set('SERVING');
   log.info('detector ready', {
     port,
     metricsPort: app.metricsPort,
-    model: model.info.name,
+    model: info.name,
     modelPath: model.path,
-    sha256: model.info.sha256,
-    bnFused: model.info.bnFused,
+    sha256: info.sha256,
+    bnFused: info.bnFused,
     poolSize: config.poolSize,
     intraOpThreads: config.intraOpThreads,
     maxBatch: config.maxBatch,

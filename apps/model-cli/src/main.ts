@@ -1,63 +1,52 @@
 #!/usr/bin/env node
-// The model command line.
+// The `model` command line: convert and import models, make the built-in ones, inspect files.
 //
-//   model prepare <name> [--dir models]   make a built-in model (nothing is downloaded), check its sha256
-//   model list                             the built-in models
-//
-// Exit codes: 0 done; 1 the model could not be made; 2 bad usage (one line on stderr).
-import { parseArgs } from 'node:util';
-import { ModelMismatchError, prepareBuiltinModel } from './prepare';
-import { BUILTIN_MODELS, findBuiltinModel } from './zoo';
+// Exit codes: 0 done; 1 verification failed (nothing written), an output that cannot be written,
+// a built-in model whose bytes differ from the pin, or a bug (with its stack); 2 bad usage or
+// unusable input (one line on stderr).
+import { OutputError, VerificationFailedError } from '@edge-ssd/convert';
+import { InputError } from '@edge-ssd/importers';
+import { ModelMismatchError } from '@edge-ssd/model-zoo';
+import { UsageError } from './args';
+import { CONVERT_USAGE, runConvert } from './convert-commands';
+import { MODEL_USAGE, runInspect, runList, runPrepare, runWriteMobileNetSsd } from './model-commands';
 
-const USAGE = `usage:
-  model prepare <name> [--dir models]   make a built-in model into the directory and check its sha256
-  model list                             list the built-in models
-built-in models: ${BUILTIN_MODELS.map((m) => m.name).join(', ')}`;
+const USAGE = `usage:\n${CONVERT_USAGE}\n${MODEL_USAGE}`;
 
-class UsageError extends Error {}
+const COMMANDS: Readonly<Record<string, (args: readonly string[]) => number | Promise<number>>> = {
+  convert: (args) => runConvert(args),
+  'import-caffe': (args) => runConvert(args, 'caffe'),
+  'import-tfjs': (args) => runConvert(args, 'tfjs'),
+  prepare: runPrepare,
+  list: runList,
+  'write-mobilenet-ssd': runWriteMobileNetSsd,
+  inspect: runInspect,
+};
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: { dir: { type: 'string', default: 'models' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+/** Known failures get one line; system errors (ENOENT, EACCES) too; anything else is a bug. */
+function failureLine(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const known = err instanceof InputError || err instanceof OutputError || err instanceof VerificationFailedError || err instanceof ModelMismatchError;
+  return known || typeof (err as NodeJS.ErrnoException).code === 'string' ? err.message : (err.stack ?? err.message);
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv);
-  const [command, ...rest] = positionals;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console[command === undefined ? 'error' : 'log'](USAGE);
+    return command === undefined ? 2 : 0;
   }
-  if (command === 'list' && rest.length === 0) {
-    for (const m of BUILTIN_MODELS) console.log(`${m.name}\n  ${m.description}\n  sha256 ${m.sha256}`);
-    return 0;
-  }
-  if (command === 'prepare' && rest.length === 1) {
-    const model = findBuiltinModel(rest[0]!);
-    if (!model) throw new UsageError(`unknown model '${rest[0]}'`);
-    const started = performance.now();
-    const prepared = await prepareBuiltinModel(model, values.dir!);
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(`model prepare: ${model.name} -> ${prepared.path} (${prepared.action}${prepared.action === 'present' ? '' : ` in ${seconds} s`}; sha256 ${prepared.sha256})`);
-    return 0;
-  }
-  throw new UsageError(command === undefined ? 'no command given' : `cannot parse '${argv.join(' ')}'`);
-}
-
-export async function main(argv: string[]): Promise<number> {
   try {
-    return await run(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`model: ${error.message}\n${USAGE}`);
+    const run = COMMANDS[command];
+    if (!run) throw new UsageError(`unknown command '${command}'`);
+    return await run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`model: ${err.message}\n${USAGE}`);
       return 2;
     }
-    const known = error instanceof ModelMismatchError || (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string');
-    console.error(`model: ${error instanceof Error ? (known ? error.message : (error.stack ?? error.message)) : String(error)}`);
-    return 1;
+    console.error(`model: ${failureLine(err)}`);
+    return err instanceof InputError ? 2 : 1;
   }
 }
 

@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { prepareBuiltinModel, ModelMismatchError } from '../src/prepare';
-import { BUILTIN_MODELS, findBuiltinModel, type BuiltinModel } from '../src/zoo';
+import { prepareBuiltinModel, ModelMismatchError } from '@edge-ssd/model-zoo';
+import { BUILTIN_MODELS, findBuiltinModel, type BuiltinModel } from '@edge-ssd/model-zoo';
 
 const CLI = path.join(__dirname, '..', 'dist', 'main.js');
 const run = (args: string[]) =>

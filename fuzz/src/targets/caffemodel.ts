@@ -1,7 +1,7 @@
 // The caffemodel reader on untrusted bytes: readCaffemodel, every blob's values in both forms, and
 // the importer taking its weights for the fixed tiny net (caffe-net.ts), where blob counts and
 // shapes that do not fit the prototxt must be refused, not crash.
-import { CaffeImportError, importCaffe, readCaffemodel } from '@edge-ssd/bn-fuse';
+import { CaffeImportError, importCaffe, readCaffemodel } from '@edge-ssd/importers';
 import { TINY_PROTOTXT, tinyCaffemodel } from '../caffe-net';
 import { defineTarget } from '../harness';
 

@@ -6,7 +6,7 @@
 // Input: one tensor per line (at most 16), fields separated by `|`: `key=value` pairs become the
 // tensor's external_data entries in order (location, offset, length, anything else); `@type=N`
 // sets data_type and `@dims=a,b` the dims.
-import { ExternalDataReader, ModelProto, TensorDataError, TensorProto, usesExternalData } from '@edge-ssd/bn-fuse';
+import { ExternalDataReader, ModelProto, TensorDataError, TensorProto, usesExternalData } from '@edge-ssd/onnx-io';
 import { defineTarget } from '../harness';
 import { bytesFromInside, sandbox } from '../sandbox';
 

@@ -13,18 +13,18 @@ import {
   GraphProto,
   ModelValidationError,
   OnnxDecodeError,
-  Prng,
   attachLazyData,
   decodeModel,
   encodeModel,
   findUnknownFields,
-  foldBatchNorm,
   inspectDecodedModel,
   makeFloatTensor,
   readModelFile,
   validateModel,
   valueInfo,
-} from '@edge-ssd/bn-fuse';
+} from '@edge-ssd/onnx-io';
+import { foldBatchNorm } from '@edge-ssd/bn-fuse';
+import { Prng } from '@edge-ssd/prng';
 import { defineTarget } from '../harness';
 import { sandbox } from '../sandbox';
 

@@ -1,7 +1,7 @@
 // The Caffe prototxt parser on untrusted text, then the importer building the ONNX graph from it
 // with the fixed tiny net's weights (caffe-net.ts): every refusal must be a CaffeImportError
 // (PrototxtSyntaxError is one) naming the problem, never a crash or a stack overflow.
-import { CaffeImportError, importCaffe, parsePrototxt, readCaffemodel } from '@edge-ssd/bn-fuse';
+import { CaffeImportError, importCaffe, parsePrototxt, readCaffemodel } from '@edge-ssd/importers';
 import { TINY_PROTOTXT, tinyCaffemodel } from '../caffe-net';
 import { defineTarget } from '../harness';
 

@@ -6,7 +6,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TfjsImportError, readTfjsWeights } from '@edge-ssd/bn-fuse';
+import { TfjsImportError, readTfjsWeights } from '@edge-ssd/importers';
 import { defineTarget } from '../harness';
 import { sandbox } from '../sandbox';
 

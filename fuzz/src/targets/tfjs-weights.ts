@@ -4,7 +4,7 @@
 // Input: the manifest JSON, a NUL byte, then the shard bytes. Each weight group takes the bytes it
 // declares (or what is left), split evenly over its paths; the last group also gets any surplus,
 // so both exact and mismatched sizes occur.
-import { TfjsImportError, decodeTfjsWeights, parseTfjsManifest, tfjsWeightByteLength, type TfjsWeightsManifest } from '@edge-ssd/bn-fuse';
+import { TfjsImportError, decodeTfjsWeights, parseTfjsManifest, tfjsWeightByteLength, type TfjsWeightsManifest } from '@edge-ssd/importers';
 import { defineTarget, expecting } from '../harness';
 
 function cutShards(manifest: TfjsWeightsManifest, data: Uint8Array): Uint8Array[][] {

@@ -23,7 +23,7 @@
 //   "MatMul + Add" in one node. With a 1-D or N-D first input the BN channel axis is not N (for a
 //   3-D input [B, T, K] it is T), so the fold would be wrong and the BN is left; this converter
 //   never emits MatMul + Add, because the only foldable layout is Gemm's.
-import { AttributeProto, AttributeType, DataType, NodeProto, int64ToApproxNumber } from './onnx-types';
+import { AttributeProto, AttributeType, DataType, NodeProto, int64ToApproxNumber } from '@edge-ssd/onnx-io';
 
 /** What the fold core knows about the producer's surroundings. */
 export interface ProducerScope {

@@ -30,9 +30,9 @@
 // in any scope (several tools broke models by reusing names: bn-folding.md §4), and only
 // initializers that the fold itself orphaned are removed (with their value_info entries).
 import { FOLD_PRODUCERS, FoldProducer, ProducerLayout, getAttribute, intAttribute, setFloatAttribute } from './fold-producers';
-import { NameRegistry, countModelUses, subgraphsOf } from './graph-index';
-import { valueInfo } from './graph-builder';
-import { AttributeProto, DataType, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, int64ToApproxNumber, int64ToSafeNumber } from './onnx-types';
+import { NameRegistry, countModelUses, describeNode, isBatchNorm, isOnnxDomain, onnxOpsetVersion, subgraphsOf } from '@edge-ssd/onnx-io';
+import { valueInfo } from '@edge-ssd/onnx-io';
+import { AttributeProto, DataType, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, int64ToApproxNumber, int64ToSafeNumber } from '@edge-ssd/onnx-io';
 import {
   ExternalDataLoader,
   FLOAT_DATA_TYPES,
@@ -55,7 +55,7 @@ import {
   tensorBytesInto,
   tensorDims,
   tensorElementCount,
-} from './tensor';
+} from '@edge-ssd/onnx-io';
 
 /** Why a BatchNormalization was left in the graph. */
 export type LeaveCode =
@@ -141,23 +141,7 @@ export interface FoldResult {
   report: FoldReport;
 }
 
-const ONNX_DOMAINS = new Set(['', 'ai.onnx']);
 const DEFAULT_EPSILON = 1e-5;
-
-export function isBatchNorm(node: NodeProto): boolean {
-  return node.op_type === 'BatchNormalization' && ONNX_DOMAINS.has(node.domain ?? '');
-}
-
-export function describeNode(node: NodeProto): string {
-  if (node.name) return node.name;
-  return `${node.op_type ?? '?'} -> ${node.output[0] ?? '?'}`;
-}
-
-/** Default-domain opset version the model imports (ONNX IR < 3 models had none: opset 1). */
-export function onnxOpsetVersion(model: ModelProto): number {
-  const entry = model.opset_import.find((o) => ONNX_DOMAINS.has(o.domain ?? ''));
-  return entry ? int64ToApproxNumber(entry.version, 1) : 1;
-}
 
 type Refusal = { code: LeaveCode; reason: string };
 
@@ -354,7 +338,7 @@ class Folder {
         continue;
       }
       const n = s.graph.node[idx];
-      if (!ONNX_DOMAINS.has(n.domain ?? '') || n.output[0] !== name) return undefined;
+      if (!isOnnxDomain(n.domain) || n.output[0] !== name) return undefined;
       switch (n.op_type) {
         case 'Flatten':
         case 'Gemm':
@@ -402,7 +386,7 @@ class Folder {
       return { code: 'unsupported-producer', reason: `input '${x}' is ${what}` };
     }
     const conv = scope.graph.node[producerIndex];
-    const producer = ONNX_DOMAINS.has(conv.domain ?? '') ? this.producers[conv.op_type ?? ''] : undefined;
+    const producer = isOnnxDomain(conv.domain) ? this.producers[conv.op_type ?? ''] : undefined;
     if (!producer) return { code: 'unsupported-producer', reason: `input '${x}' is produced by ${conv.op_type} '${describeNode(conv)}', not a foldable op` };
     if (conv.output.indexOf(x) !== 0) return { code: 'unsupported-producer', reason: `input '${x}' is not the first output of '${describeNode(conv)}'` };
     if (this.graphOutputs.has(x)) return { code: 'producer-output-is-graph-output', reason: `'${x}' (output of '${describeNode(conv)}') is also a graph output` };

@@ -9,11 +9,11 @@
 // (onnxruntime resolves the data files relative to the model file) and saves holding the bytes.
 import * as fs from 'node:fs';
 import type * as OrtTypes from 'onnxruntime-node';
-import { decodeModel } from './codec';
-import { runtimeInputs } from './graph-index';
-import { DataType, ModelProto, int64ToApproxNumber } from './onnx-types';
-import { Prng } from './prng';
-import { decodeFloat16, encodeFloat16 } from './tensor';
+import { decodeModel } from '@edge-ssd/onnx-io';
+import { runtimeInputs } from '@edge-ssd/onnx-io';
+import { DataType, ModelProto, int64ToApproxNumber } from '@edge-ssd/onnx-io';
+import { Prng } from '@edge-ssd/prng';
+import { decodeFloat16, encodeFloat16 } from '@edge-ssd/onnx-io';
 
 export interface VerifyOptions {
   /** Relative tolerance (numpy allclose semantics: |a - b| <= atol + rtol * |a|). Default 1e-4. */

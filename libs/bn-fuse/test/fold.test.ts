@@ -1,29 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  AttributeType,
-  attachLazyData,
-  DataType,
-  FoldResult,
-  GraphProto,
-  ModelProto,
-  NodeProto,
-  concatChunks,
-  decodeModel,
-  encodeModel,
-  encodeModelChunks,
-  foldBatchNorm,
-  inspectModel,
-  lazyData,
-  makeFloatTensor,
-  readModelFile,
-  readTensorFloat64,
-  valueInfo,
-  verifyFold,
-  writeMobileNetSsd,
-} from '../src';
-import { convBnModel, initializer, opTypes } from './helpers';
+import { AttributeType, attachLazyData, DataType, GraphProto, ModelProto, NodeProto, concatChunks, decodeModel, encodeModel, encodeModelChunks, inspectModel, lazyData, makeFloatTensor, readModelFile, readTensorFloat64, valueInfo } from '@edge-ssd/onnx-io';
+import { FoldResult, foldBatchNorm, verifyFold } from '@edge-ssd/bn-fuse';
+import { writeMobileNetSsd } from '@edge-ssd/importers';
+import { convBnModel, initializer, opTypes } from '@edge-ssd/onnx-io/testing';
 
 /** W' and b' computed independently of the implementation (other operation order, float64). */
 function expectedFold(model: ModelProto, bn: NodeProto, conv: NodeProto): { w: number[]; b: number[] } {

@@ -3,23 +3,11 @@
 // evaluation of the formula (explicit index arithmetic, not the implementation's channel runs), and
 // numerically against the unfolded model in onnxruntime with optimizations disabled. Every folded
 // model then goes through onnx.checker (full_check) at the end.
-import {
-  DataType,
-  FoldResult,
-  ModelProto,
-  NodeProto,
-  decodeModel,
-  encodeModel,
-  foldBatchNorm,
-  makeFloatTensor,
-  readTensorFloat64,
-  tensorDims,
-  valueInfo,
-  verifyFold,
-  withFloatValues,
-} from '../src';
-import { GraphBuilder } from '../src/graph-builder';
-import { OnnxChecker, ProducerBnOptions, foldAndVerify, graphOf, initializer, nodeNamed, opTypes, producerBnModel } from './helpers';
+import { DataType, ModelProto, NodeProto, decodeModel, encodeModel, makeFloatTensor, readTensorFloat64, tensorDims, valueInfo, withFloatValues } from '@edge-ssd/onnx-io';
+import { FoldResult, foldBatchNorm, verifyFold } from '@edge-ssd/bn-fuse';
+import { GraphBuilder } from '@edge-ssd/onnx-io';
+import { OnnxChecker, ProducerBnOptions, graphOf, initializer, nodeNamed, opTypes, producerBnModel } from '@edge-ssd/onnx-io/testing';
+import { foldAndVerify } from './helpers'; // FIXME
 
 const checker = new OnnxChecker('producers');
 afterAll(() => checker.cleanup());

@@ -2,23 +2,11 @@
 // weights that may live in the enclosing graph; outer-scope reads count as uses; new names are
 // unique across the whole model. Checked numerically with onnxruntime for both If branches.
 import * as ort from 'onnxruntime-node';
-import {
-  AttributeProto,
-  DataType,
-  GraphProto,
-  ModelProto,
-  NodeProto,
-  Prng,
-  TensorProto,
-  attribute,
-  decodeModel,
-  encodeModel,
-  foldBatchNorm,
-  makeFloatTensor,
-  makeInt64Tensor,
-  valueInfo,
-} from '../src';
-import { OnnxChecker, graphAttr, graphOf, runOrt } from './helpers';
+import { AttributeProto, DataType, GraphProto, ModelProto, NodeProto, TensorProto, attribute, decodeModel, encodeModel, makeFloatTensor, makeInt64Tensor, valueInfo } from '@edge-ssd/onnx-io';
+import { Prng } from '@edge-ssd/prng';
+import { foldBatchNorm } from '@edge-ssd/bn-fuse';
+import { OnnxChecker, graphAttr, graphOf } from '@edge-ssd/onnx-io/testing';
+import { runOrt } from './helpers'; // FIXME
 
 const checker = new OnnxChecker('subgraph');
 afterAll(() => checker.cleanup());

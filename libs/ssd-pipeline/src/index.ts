@@ -6,3 +6,4 @@ export { type DecodeLimits, type ImageProbe, type ImageProblem, ImageError, deco
 export { inputToImageScale, preprocessInto } from './preprocess';
 export { type SessionItem, type SessionOptions, SsdSession } from './session';
 export { DEFAULT_DECODE_LIMITS, SsdPipeline } from './pipeline';
+export { type LoadedModel, loadModel } from './model';

@@ -1,0 +1,78 @@
+// `model convert` and its explicit forms `import-caffe` / `import-tfjs`: pick the input (exactly
+// one kind), run the one pipeline, print its report, write the JSON report when asked.
+import { type ConversionInput, type ConvertResult, VerificationFailedError, convert, formatReport, importedInput, openOnnxFile, reportJson } from '@edge-ssd/convert';
+import { importCaffeFiles, importFaceApi } from '@edge-ssd/importers';
+import { writeFileAtomic } from '@edge-ssd/onnx-io';
+import { type OptionsSpec, type Parsed, UsageError, choiceOption, numberOption, parse, requiredOption, stringOption } from './args';
+
+const COMMON: OptionsSpec = {
+  output: { type: 'string' },
+  report: { type: 'string' },
+  verify: { type: 'boolean' },
+  rtol: { type: 'string' },
+  atol: { type: 'string' },
+};
+const FOLD: OptionsSpec = { 'shared-weights': { type: 'string' }, 'initializer-inputs': { type: 'string' } };
+const UNFUSED: OptionsSpec = { 'unfused-output': { type: 'string' } };
+const CAFFE: OptionsSpec = { prototxt: { type: 'string' }, caffemodel: { type: 'string' }, labels: { type: 'string' } };
+
+const COMMON_USAGE = '--output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]';
+export const CONVERT_USAGE = [
+  `  model convert --input in.onnx ${COMMON_USAGE} [--shared-weights clone|leave] [--initializer-inputs leave|fold]`,
+  `  model convert --prototxt deploy.prototxt --caffemodel w.caffemodel [--labels labels.txt] [--unfused-output u.onnx] ${COMMON_USAGE}`,
+  `  model convert --tfjs-manifest weights_manifest.json [--unfused-output u.onnx] ${COMMON_USAGE}`,
+  '  model import-caffe ...   convert --prototxt ... (same options)',
+  '  model import-tfjs ...    convert --tfjs-manifest ... (same options)',
+].join('\n');
+
+type InputKind = 'onnx' | 'caffe' | 'tfjs';
+
+function inputKind(p: Parsed): InputKind {
+  const given: InputKind[] = [];
+  if (p.values.input !== undefined) given.push('onnx');
+  if (p.values.prototxt !== undefined || p.values.caffemodel !== undefined || p.values.labels !== undefined) given.push('caffe');
+  if (p.values['tfjs-manifest'] !== undefined) given.push('tfjs');
+  if (given.length !== 1) throw new UsageError('give exactly one input: --input (ONNX), --prototxt with --caffemodel (Caffe), or --tfjs-manifest (tfjs)');
+  return given[0]!;
+}
+
+function openInput(kind: InputKind, p: Parsed): ConversionInput {
+  if (kind === 'onnx') {
+    if (p.values['unfused-output'] !== undefined) throw new UsageError('--unfused-output is for imports: an ONNX input already is the unfused model');
+    return openOnnxFile(requiredOption(p, 'input'));
+  }
+  if (p.values['shared-weights'] !== undefined || p.values['initializer-inputs'] !== undefined) throw new UsageError('--shared-weights and --initializer-inputs apply to ONNX inputs');
+  if (kind === 'caffe') return importedInput(importCaffeFiles({ prototxt: requiredOption(p, 'prototxt'), caffemodel: requiredOption(p, 'caffemodel'), labels: stringOption(p, 'labels') }));
+  return importedInput(importFaceApi(requiredOption(p, 'tfjs-manifest')));
+}
+
+/** Runs a conversion command; `force` pins the input kind (import-caffe, import-tfjs). */
+export async function runConvert(args: readonly string[], force?: 'caffe' | 'tfjs'): Promise<number> {
+  const spec: OptionsSpec =
+    force === 'caffe' ? { ...COMMON, ...UNFUSED, ...CAFFE } : force === 'tfjs' ? { ...COMMON, ...UNFUSED, 'tfjs-manifest': { type: 'string' }, manifest: { type: 'string' } } : { ...COMMON, ...FOLD, ...UNFUSED, ...CAFFE, input: { type: 'string' }, 'tfjs-manifest': { type: 'string' } };
+  const p = parse(args, spec);
+  if (force === 'tfjs' && p.values.manifest !== undefined) p.values['tfjs-manifest'] = p.values.manifest;
+  const kind = force ?? inputKind(p);
+  const output = requiredOption(p, 'output');
+  const options = {
+    verify: p.values.verify !== false,
+    rtol: numberOption(p, 'rtol'),
+    atol: numberOption(p, 'atol'),
+    sharedWeights: choiceOption(p, 'shared-weights', ['clone', 'leave'] as const),
+    initializerInputs: choiceOption(p, 'initializer-inputs', ['leave', 'fold'] as const),
+    unfusedOutput: stringOption(p, 'unfused-output'),
+  };
+  const report = stringOption(p, 'report');
+  let result: ConvertResult;
+  try {
+    result = await convert(openInput(kind, p), output, options);
+  } catch (err) {
+    if (!(err instanceof VerificationFailedError)) throw err;
+    console.log(formatReport(err.result));
+    if (report !== undefined) writeFileAtomic(report, reportJson(err.result));
+    throw err;
+  }
+  if (report !== undefined) writeFileAtomic(report, reportJson(result));
+  console.log(formatReport(result));
+  return 0;
+}

@@ -1,0 +1,38 @@
+// Reads a served model once: its hash, the SSD spec it carries and whether its BatchNorms were
+// folded, without decoding its weights (onnx-io's inspect). Sessions get the path and the spec;
+// they never re-derive either.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { inspectModel } from '@edge-ssd/onnx-io';
+import { MOBILENET_SSD_VOC_300, SSD_SPEC_METADATA_KEY, specFromMetadata, type SsdSpec } from '@edge-ssd/ssd-core';
+
+export interface LoadedModel {
+  path: string;
+  spec: SsdSpec;
+  /** False when the spec is the MobileNet-SSD default because the model carries none. */
+  carriesSpec: boolean;
+  sha256: string;
+  /** No BatchNormalization node is left. */
+  bnFused: boolean;
+}
+
+export async function loadModel(modelPath: string): Promise<LoadedModel> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(modelPath);
+  } catch (error) {
+    throw new Error(`cannot read model ${modelPath}: ${(error as Error).message}`);
+  }
+  const inspection = inspectModel(bytes);
+  // A model without a spec is taken for chuanqi305's MobileNet-SSD (e.g. a plain ONNX export of
+  // it); its input and outputs must then carry that model's names.
+  const carriesSpec = SSD_SPEC_METADATA_KEY in inspection.metadata;
+  const spec = carriesSpec ? specFromMetadata(inspection.metadata) : MOBILENET_SSD_VOC_300;
+  const names = new Set([...inspection.inputs, ...inspection.outputs].map((v) => v.name));
+  for (const name of [spec.input.name, spec.outputs.loc, spec.outputs.conf]) {
+    if (!names.has(name)) {
+      throw new Error(`model ${modelPath} has no tensor "${name}"${carriesSpec ? '' : ` (it carries no ${SSD_SPEC_METADATA_KEY} metadata, so MobileNet-SSD names were assumed)`}`);
+    }
+  }
+  return { path: modelPath, spec, carriesSpec, sha256: createHash('sha256').update(bytes).digest('hex'), bnFused: inspection.batchNormCount === 0 };
+}
