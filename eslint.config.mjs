@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -7,10 +8,29 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
+    plugins: { '@nx': nx },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always'],
       'no-console': 'off',
+      // Who may import whom (ARCHITECTURE.md): apps never import apps, libraries never import apps,
+      // and serving code never imports the model tooling (importers, folding, conversion).
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          allow: [],
+          banTransitiveDependencies: true,
+          checkDynamicDependenciesExceptions: [],
+          depConstraints: [
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib'] },
+            // Tests and tools may read an app's public surface (its configuration contract).
+            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:test', 'type:app'] },
+            { sourceTag: 'layer:serving', onlyDependOnLibsWithTags: ['layer:serving'] },
+            { sourceTag: 'layer:tooling', onlyDependOnLibsWithTags: ['layer:serving', 'layer:tooling'] },
+          ],
+        },
+      ],
     },
   },
   {

@@ -1,8 +1,8 @@
 // Every overlay renders with kustomize, every object validates offline against the Kubernetes
 // schemas, and the manifests agree with each other and with the apps' own configuration.
-import { loadDetectorConfig } from '../../apps/detector/src/config';
-import { loadGatewayConfig } from '../../apps/gateway/src/config';
-import { findBuiltinModel } from '../../apps/model-cli/src/zoo';
+import { loadDetectorConfig } from '@edge-ssd/detector/config';
+import { loadGatewayConfig } from '@edge-ssd/gateway/config';
+import { findBuiltinModel } from '@edge-ssd/model-zoo';
 import { K8S_DIR, findKustomizer, listOverlays, main as renderMain, renderKustomization, renderOverlay } from '../src/render';
 import {
   type ConfigMap,
@@ -280,10 +280,12 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
     expect(pod.volumes!.find((v) => v.name === mount.name)?.emptyDir).toBeDefined();
     const [init, ...others] = pod.initContainers ?? [];
     expect(others).toEqual([]);
-    // The same image, so the face-api weights it reads are the ones the image was built with.
-    expect(init!.image).toBe(c.image);
-    const [node, script, command, name, dirFlag, dir] = init!.command!;
-    expect([node, script, command, dirFlag]).toEqual(['node', 'apps/model-cli/dist/main.js', 'prepare', '--dir']);
+    // The models image of the same release (the detector image holds no converter); its
+    // entrypoint is the `model` command.
+    expect(init!.image).toBe(c.image.replace('/detector:', '/models:'));
+    expect(init!.command).toBeUndefined();
+    const [command, name, dirFlag, dir] = init!.args!;
+    expect([command, dirFlag]).toEqual(['prepare', '--dir']);
     expect(name).toBe('faceapi-ssd-mobilenetv1');
     expect(findBuiltinModel(name!)).toBeDefined();
     expect(dir).toBe(mount.mountPath);

@@ -32,4 +32,22 @@ describe('request options', () => {
     expect(() => toDetectOptions({ ...wire, keepTopK: 201 }, 21, limits)).toThrow('keep_top_k must be at most 200, got 201');
     expect(() => toDetectOptions({ ...wire, classIds: Array<number>(22).fill(1) }, 21, limits)).toThrow('class_ids has 22 entries, but the model has 21 classes');
   });
+
+  it('accept the edges of each range: score just under 1, iou 1, the last class id, as many class ids as classes', () => {
+    expect(toDetectOptions({ ...wire, scoreThreshold: 0.999, iouThreshold: 1, classIds: [20] }, 21, limits)).toEqual({ scoreThreshold: 0.999, iouThreshold: 1, classIds: [20] });
+    const all = Array.from({ length: 21 }, (_, i) => i);
+    expect(toDetectOptions({ ...wire, classIds: all }, 21, limits)).toEqual({ classIds: all });
+  });
+
+  it('reject negative and non-finite thresholds', () => {
+    expect(() => toDetectOptions({ ...wire, scoreThreshold: -0.01 }, 21, limits)).toThrow('score_threshold must be in [0, 1), got -0.01');
+    expect(() => toDetectOptions({ ...wire, scoreThreshold: Infinity }, 21, limits)).toThrow('score_threshold must be in [0, 1), got Infinity');
+    expect(() => toDetectOptions({ ...wire, iouThreshold: 1.0001 }, 21, limits)).toThrow('iou_threshold must be in [0, 1], got 1.0001');
+    expect(() => toDetectOptions({ ...wire, iouThreshold: NaN }, 21, limits)).toThrow('iou_threshold must be in [0, 1], got NaN');
+  });
+
+  it('check class ids against the class count it is given (the model\'s), not a fixed one', () => {
+    expect(toDetectOptions({ ...wire, classIds: [2] }, 3, limits)).toEqual({ classIds: [2] });
+    expect(() => toDetectOptions({ ...wire, classIds: [3] }, 3, limits)).toThrow('class_ids contains 3, but the model has 3 classes');
+  });
 });

@@ -7,7 +7,7 @@ import { parseDetectorTarget, parseTargetFile } from '../src/upstream/detector-t
 describe('gateway configuration', () => {
   it('defaults to an open plaintext listener on 50051 in front of a local detector', () => {
     const config = loadGatewayConfig({});
-    expect(config).toMatchObject({ port: 50051, metricsPort: 9465, chunkSize: 8, maxAttempts: 3, authTokens: [], tlsCert: undefined });
+    expect(config).toMatchObject({ port: 50051, metricsPort: 9465, chunkSize: 8, maxAttempts: 3, attemptTimeoutMs: 5000, authTokens: [], tlsCert: undefined });
     expect(config.detectorTarget).toEqual({ kind: 'static', entries: [{ host: '127.0.0.1', port: 50052 }] });
   });
 

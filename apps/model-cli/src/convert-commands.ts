@@ -1,8 +1,8 @@
 // `model convert` and its explicit forms `import-caffe` / `import-tfjs`: pick the input (exactly
 // one kind), run the one pipeline, print its report, write the JSON report when asked.
 import { type ConversionInput, type ConvertResult, VerificationFailedError, convert, formatReport, importedInput, openOnnxFile, reportJson } from '@edge-ssd/convert';
-import { importCaffeFiles, importFaceApi } from '@edge-ssd/importers';
-import { writeFileAtomic } from '@edge-ssd/onnx-io';
+import { InputError, importCaffeFiles, importFaceApi } from '@edge-ssd/importers';
+import { isSameFile, writeFileAtomic } from '@edge-ssd/onnx-io';
 import { type OptionsSpec, type Parsed, UsageError, choiceOption, numberOption, parse, requiredOption, stringOption } from './args';
 
 const COMMON: OptionsSpec = {
@@ -46,6 +46,12 @@ function openInput(kind: InputKind, p: Parsed): ConversionInput {
   return importedInput(importFaceApi(requiredOption(p, 'tfjs-manifest')));
 }
 
+/** The JSON report must not replace an input file or the model just written. */
+function refuseReportOverwrite(report: string, input: ConversionInput, outputs: readonly (string | undefined)[]): void {
+  for (const file of input.provenance.files) if (isSameFile(file, report)) throw new InputError(`report '${report}' is the input file '${file}'; refusing to overwrite it`);
+  if (outputs.some((out) => out !== undefined && isSameFile(out, report))) throw new InputError('--report must differ from --output and --unfused-output');
+}
+
 /** Runs a conversion command; `force` pins the input kind (import-caffe, import-tfjs). */
 export async function runConvert(args: readonly string[], force?: 'caffe' | 'tfjs'): Promise<number> {
   const spec: OptionsSpec =
@@ -63,9 +69,18 @@ export async function runConvert(args: readonly string[], force?: 'caffe' | 'tfj
     unfusedOutput: stringOption(p, 'unfused-output'),
   };
   const report = stringOption(p, 'report');
+  const input = openInput(kind, p);
+  if (report !== undefined) {
+    try {
+      refuseReportOverwrite(report, input, [output, options.unfusedOutput]);
+    } catch (err) {
+      input.close();
+      throw err;
+    }
+  }
   let result: ConvertResult;
   try {
-    result = await convert(openInput(kind, p), output, options);
+    result = await convert(input, output, options);
   } catch (err) {
     if (!(err instanceof VerificationFailedError)) throw err;
     console.log(formatReport(err.result));

@@ -1,38 +1,25 @@
 // Files named by untrusted input, made for real: tfjs shard paths and ONNX external data locations
 // that escape their directory (`..`, absolute paths, symlinks at any component), FIFOs (which would
 // block an ordinary open forever), directories, oversized shards and manifests. Each must be refused
-// with one clear line (CLI exit code 2), nothing written, and the converter must not hang.
+// with one clear line (`model` CLI exit code 2), nothing written, and the converter must not hang.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ExternalDataReader, ModelProto, TensorDataError, TensorProto, decodeModel, encodeModel } from '@edge-ssd/onnx-io';
+import { ExternalDataReader, type ModelProto, TensorDataError, type TensorProto, decodeModel, encodeModel } from '@edge-ssd/onnx-io';
 import { TfjsImportError, readTfjsWeights } from '@edge-ssd/importers';
-import { MAX_TFJS_MANIFEST_BYTES } from '../src'; // FIXME
 import { convBnModel, tempDir } from '@edge-ssd/onnx-io/testing';
-import { CLI } from './helpers'; // FIXME
+import { type CliRun, expectRefused, listDir, runCli } from './helpers';
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  // A converter that blocks on a FIFO would hit this timeout (status null) instead of exiting 2.
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** The tfjs reader's cap on a manifest's size (importers' MAX_TFJS_MANIFEST_BYTES). */
+const MAX_TFJS_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+// A converter that blocks on a FIFO would hit this timeout (status null) instead of exiting 2.
+const cli = (...args: string[]): CliRun => runCli(args, 30000);
 
 function mkfifo(file: string): void {
   const r = spawnSync('mkfifo', [file], { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new Error(`this test needs mkfifo (coreutils) to create a FIFO: ${r.error?.message ?? r.stderr}`);
 }
-
-/** Exit code 2, exactly one `bn-fuse: ` line matching `pattern`, nothing on stdout. */
-function expectRefused(r: { status: number | null; stdout: string; stderr: string }, pattern: RegExp): void {
-  const lines = r.stderr.trim().split('\n');
-  expect({ status: r.status, lines: lines.length, stdout: r.stdout }).toEqual({ status: 2, lines: 1, stdout: '' });
-  expect(lines[0]).toMatch(/^bn-fuse: /);
-  expect(lines[0]).toMatch(pattern);
-}
-
-beforeAll(() => {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx nx run bn-fuse:build\` first`);
-});
 
 describe('tfjs weights manifests', () => {
   // 4 uint8-quantised weights: the manifest needs exactly 4 shard bytes.
@@ -58,11 +45,12 @@ describe('tfjs weights manifests', () => {
     return file;
   }
 
-  /** The CLI refuses the manifest with one line and writes nothing. */
+  /** The CLI (convert --tfjs-manifest and import-tfjs alike) refuses the manifest with one line and writes nothing. */
   function expectCliRefuses(manifestPath: string, pattern: RegExp): void {
     const out = path.join(outDir, 'face.onnx');
     expectRefused(cli('convert', '--tfjs-manifest', manifestPath, '--output', out), pattern);
-    expect(fs.readdirSync(outDir)).toEqual([]);
+    expectRefused(cli('import-tfjs', '--tfjs-manifest', manifestPath, '--output', out), pattern);
+    expect(listDir(outDir)).toEqual([]);
   }
 
   it('reads shards inside the directory, also through a symlink that stays inside (the control case)', () => {
@@ -175,7 +163,7 @@ describe('ONNX external data', () => {
 
   function expectCliRefuses(input: string, pattern: RegExp): void {
     expectRefused(cli('convert', '--input', input, '--output', path.join(outDir, 'out.onnx')), pattern);
-    expect(fs.readdirSync(outDir)).toEqual([]);
+    expect(listDir(outDir)).toEqual([]);
   }
 
   it('reads locations inside the directory, through inside symlinks and a symlinked model directory (the control case)', () => {
@@ -210,7 +198,7 @@ describe('ONNX external data', () => {
         new TensorDataError(`tensor 'W': external data location '${location}' leads outside '${fs.realpathSync(dir)}' through a symlink: it resolves to '${fs.realpathSync(path.join(root, 'outside.bin'))}'; it must stay inside the model's directory`),
       );
     }
-    expectCliRefuses(model('a/b/outside.bin'), /^bn-fuse: input '.*in\.onnx': tensor 'W': external data location 'a\/b\/outside\.bin' leads outside '.*model' through a symlink: it resolves to '.*outside\.bin'; it must stay inside the model's directory$/);
+    expectCliRefuses(model('a/b/outside.bin'), /^model: input '.*in\.onnx': tensor 'W': external data location 'a\/b\/outside\.bin' leads outside '.*model' through a symlink: it resolves to '.*outside\.bin'; it must stay inside the model's directory$/);
   });
 
   it('refuses a FIFO without blocking, and a directory', () => {
@@ -233,18 +221,29 @@ describe('model files given on the command line', () => {
     const fifo = path.join(dir, 'model.onnx');
     mkfifo(fifo);
     const out = path.join(dir, 'out.onnx');
-    expectRefused(cli('convert', '--input', fifo, '--output', out), /^bn-fuse: cannot read input '.*model\.onnx': is a FIFO, not a regular file$/);
-    expectRefused(cli('inspect', '--input', fifo), /^bn-fuse: cannot read input '.*model\.onnx': is a FIFO, not a regular file$/);
-    expectRefused(cli('inspect', '--input', dir), /^bn-fuse: cannot read input '.*': is a directory, not a regular file$/);
-    expect(fs.readdirSync(dir)).toEqual(['model.onnx']);
+    expectRefused(cli('convert', '--input', fifo, '--output', out), /^model: cannot read input '.*model\.onnx': is a FIFO, not a regular file$/);
+    expectRefused(cli('convert', '--input', dir, '--output', out), /^model: cannot read input '.*': is a directory, not a regular file$/);
+    expectRefused(cli('inspect', '--input', fifo), /^model: cannot read input '.*model\.onnx': is a FIFO, not a regular file$/);
+    expectRefused(cli('inspect', '--input', dir), /^model: cannot read input '.*': is a directory, not a regular file$/);
+    expect(listDir(dir)).toEqual(['model.onnx']);
   });
 
-  it('the Caffe import refuses a FIFO prototxt (exit 2) instead of blocking', () => {
-    const fifo = path.join(dir, 'deploy.prototxt');
+  it('the Caffe import refuses a FIFO prototxt, caffemodel or labels file (exit 2) instead of blocking', () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'caffe-'));
+    const fifo = path.join(sub, 'deploy.prototxt');
     mkfifo(fifo);
-    fs.writeFileSync(path.join(dir, 'w.caffemodel'), new Uint8Array(0));
-    const r = cli('convert', '--prototxt', fifo, '--caffemodel', path.join(dir, 'w.caffemodel'), '--output', path.join(dir, 'o.onnx'));
-    expectRefused(r, /^bn-fuse: cannot read prototxt '.*deploy\.prototxt': is a FIFO, not a regular file$/);
-    expect(fs.existsSync(path.join(dir, 'o.onnx'))).toBe(false);
+    mkfifo(path.join(sub, 'fifo.caffemodel'));
+    mkfifo(path.join(sub, 'labels.txt'));
+    fs.writeFileSync(path.join(sub, 'real.prototxt'), 'name: "n"\n');
+    fs.writeFileSync(path.join(sub, 'w.caffemodel'), new Uint8Array(0));
+    const before = listDir(sub);
+    const out = path.join(sub, 'o.onnx');
+    expectRefused(cli('convert', '--prototxt', fifo, '--caffemodel', path.join(sub, 'w.caffemodel'), '--output', out), /^model: cannot read prototxt '.*deploy\.prototxt': is a FIFO, not a regular file$/);
+    expectRefused(cli('import-caffe', '--prototxt', path.join(sub, 'real.prototxt'), '--caffemodel', path.join(sub, 'fifo.caffemodel'), '--output', out), /^model: cannot read caffemodel '.*fifo\.caffemodel': is a FIFO, not a regular file$/);
+    expectRefused(
+      cli('import-caffe', '--prototxt', path.join(sub, 'real.prototxt'), '--caffemodel', path.join(sub, 'w.caffemodel'), '--labels', path.join(sub, 'labels.txt'), '--output', out),
+      /^model: cannot read labels file '.*labels\.txt': is a FIFO, not a regular file$/,
+    );
+    expect(listDir(sub)).toEqual(before);
   });
 });

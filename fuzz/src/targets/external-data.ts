@@ -25,6 +25,7 @@ function tensorFromLine(line: string, i: number): TensorProto {
     data_location: 1,
     double_data: [],
     uint64_data: [],
+    metadata_props: [],
   };
   for (const field of line.split('|')) {
     const eq = field.indexOf('=');
@@ -42,7 +43,7 @@ function modelOf(tensors: TensorProto[]): ModelProto {
   return {
     ir_version: 8,
     opset_import: [{ domain: '', version: 17 }],
-    graph: { name: 'g', node: [], initializer: tensors, sparse_initializer: [], input: [], output: [], value_info: [], quantization_annotation: [] },
+    graph: { name: 'g', node: [], initializer: tensors, sparse_initializer: [], input: [], output: [], value_info: [], quantization_annotation: [], metadata_props: [] },
     metadata_props: [],
     training_info: [],
     functions: [],

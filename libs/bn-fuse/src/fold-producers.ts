@@ -4,8 +4,9 @@
 //   b'[e] = (f * b[source of e] - mean[c]) * s[c] + beta[c]      (c = channel of bias element e)
 // where f is the producer's own bias multiplier (Gemm beta, else 1) and b = 0 without a bias. Each
 // adapter says where the producer keeps its weight and bias, which weight element feeds which
-// channel, what the fused bias looks like, and how the node must change. The checks, arithmetic
-// and graph surgery are shared (fold.ts). bn-folding.md §1.1-1.3 has the derivations.
+// channel, what the fused bias looks like, and how the node must change. The checks
+// (eligibility.ts), arithmetic (fold-math.ts) and graph surgery (rewrite.ts) are shared.
+// bn-folding.md §1.1-1.3 has the derivations.
 //
 // - Conv, any group (depthwise included): W [M, C/group, k...]; M counts all groups, so channel m
 //   owns the contiguous block W[m, ...]. group, strides, pads, dilations, auto_pad do not matter.
@@ -24,9 +25,11 @@
 //   3-D input [B, T, K] it is T), so the fold would be wrong and the BN is left; this converter
 //   never emits MatMul + Add, because the only foldable layout is Gemm's.
 import { AttributeProto, AttributeType, DataType, NodeProto, int64ToApproxNumber } from '@edge-ssd/onnx-io';
+import type { LeaveCode } from './eligibility';
+import type { BiasLayout, ChannelLayout } from './fold-math';
 
 /** What the fold core knows about the producer's surroundings. */
-export interface ProducerScope {
+interface ProducerScope {
   /** Default-domain opset of the model. */
   opset: number;
   /** Element type of the weight. */
@@ -35,27 +38,9 @@ export interface ProducerScope {
   rankOf(name: string): number | undefined;
 }
 
-/** Layout of the fused bias. */
-export interface BiasLayout {
-  dims: number[];
-  /** Multiplier of the original bias in the producer (Gemm beta), 1 otherwise. */
-  factor: number;
-  /** Channel of fused-bias element e. */
-  channelOf(e: number): number;
-  /** Index of the original bias element feeding fused-bias element e, or -1 when there is none. */
-  sourceOf(e: number): number;
-}
-
-export interface ProducerLayout {
+export interface ProducerLayout extends ChannelLayout {
   /** Length of the BN vectors this producer's output has on BN's channel axis. */
   channels: number;
-  /**
-   * The weight (row-major) as consecutive runs of `runLength` elements, each on one channel: run r
-   * (elements [r * runLength, (r + 1) * runLength)) is on channel channelOfRun(r).
-   */
-  runLength: number;
-  channelOfRun(run: number): number;
-  bias: BiasLayout;
   /** The producer becomes this op type (MatMul -> Gemm). */
   opType?: string;
   /** FLOAT attributes to set on the producer (Gemm beta = 1 once beta is folded into C'). */
@@ -64,7 +49,8 @@ export interface ProducerLayout {
   notes: string[];
 }
 
-export type LayoutRefusal = { code: 'shape-mismatch' | 'unsupported-layout' | 'unsupported-dtype'; reason: string };
+/** The layout refusals are eligibility checks that need the op's own shape rules. */
+type LayoutRefusal = { code: Extract<LeaveCode, 'shape-mismatch' | 'unsupported-layout' | 'unsupported-dtype'>; reason: string };
 
 export interface FoldProducer {
   opType: string;
@@ -86,7 +72,7 @@ export function intAttribute(node: NodeProto, name: string, fallback: number): n
   return a?.i === undefined ? fallback : int64ToApproxNumber(a.i);
 }
 
-export function floatAttribute(node: NodeProto, name: string, fallback: number): number {
+function floatAttribute(node: NodeProto, name: string, fallback: number): number {
   const a = getAttribute(node, name);
   // FLOAT attributes are 32-bit on the wire; an in-memory model may hold an unrounded double.
   return a?.f === undefined ? fallback : Math.fround(a.f);
@@ -114,7 +100,7 @@ function checkVectorBias(op: string, biasDims: readonly number[] | undefined, ch
   return undefined;
 }
 
-export const CONV_PRODUCER: FoldProducer = {
+const CONV_PRODUCER: FoldProducer = {
   opType: 'Conv',
   weightInput: 1,
   biasInput: 2,
@@ -130,7 +116,7 @@ export const CONV_PRODUCER: FoldProducer = {
   },
 };
 
-export const CONV_TRANSPOSE_PRODUCER: FoldProducer = {
+const CONV_TRANSPOSE_PRODUCER: FoldProducer = {
   opType: 'ConvTranspose',
   weightInput: 1,
   biasInput: 2,
@@ -160,7 +146,7 @@ export const CONV_TRANSPOSE_PRODUCER: FoldProducer = {
   },
 };
 
-export const GEMM_PRODUCER: FoldProducer = {
+const GEMM_PRODUCER: FoldProducer = {
   opType: 'Gemm',
   weightInput: 1,
   biasInput: 2,
@@ -207,7 +193,7 @@ export const GEMM_PRODUCER: FoldProducer = {
   },
 };
 
-export const MATMUL_PRODUCER: FoldProducer = {
+const MATMUL_PRODUCER: FoldProducer = {
   opType: 'MatMul',
   weightInput: 1,
   biasInput: 2,

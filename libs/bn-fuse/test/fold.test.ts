@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AttributeType, attachLazyData, DataType, GraphProto, ModelProto, NodeProto, concatChunks, decodeModel, encodeModel, encodeModelChunks, inspectModel, lazyData, makeFloatTensor, readModelFile, readTensorFloat64, valueInfo } from '@edge-ssd/onnx-io';
-import { FoldResult, foldBatchNorm, verifyFold } from '@edge-ssd/bn-fuse';
+import { FoldResult, foldBatchNorm, verifyFold } from '../src';
 import { writeMobileNetSsd } from '@edge-ssd/importers';
 import { convBnModel, initializer, opTypes } from '@edge-ssd/onnx-io/testing';
 
@@ -245,7 +245,7 @@ describe('foldBatchNorm on small graphs', () => {
 
     it('the conv output also feeds another node', () => {
       const m = convBnModel();
-      graphOf(m).node.push({ input: ['conv_out'], output: ['z'], op_type: 'Relu', name: 'other', attribute: [] });
+      graphOf(m).node.push({ input: ['conv_out'], output: ['z'], op_type: 'Relu', name: 'other', attribute: [], metadata_props: [] });
       graphOf(m).output.push(valueInfo('z', ['N', 6, 6, 6]));
       expectLeft(m, 'producer-output-shared');
     });
@@ -253,7 +253,7 @@ describe('foldBatchNorm on small graphs', () => {
     it('the conv output is read inside a subgraph of another node', () => {
       const m = convBnModel();
       const branch = (name: string): GraphProto => ({
-        node: [{ input: ['conv_out'], output: [`${name}_out`], op_type: 'Identity', name: `${name}_id`, attribute: [] }],
+        node: [{ input: ['conv_out'], output: [`${name}_out`], op_type: 'Identity', name: `${name}_id`, attribute: [], metadata_props: [] }],
         name,
         initializer: [],
         sparse_initializer: [],
@@ -261,6 +261,7 @@ describe('foldBatchNorm on small graphs', () => {
         output: [valueInfo(`${name}_out`, ['N', 6, 6, 6])],
         value_info: [],
         quantization_annotation: [],
+        metadata_props: [],
       });
       const emptyAttr = { floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] };
       graphOf(m).initializer.push({ ...makeFloatTensor('cond', [], [1]), data_type: DataType.BOOL, raw_data: Uint8Array.from([1]) });
@@ -273,6 +274,7 @@ describe('foldBatchNorm on small graphs', () => {
           { ...emptyAttr, name: 'then_branch', type: AttributeType.GRAPH, g: branch('then') },
           { ...emptyAttr, name: 'else_branch', type: AttributeType.GRAPH, g: branch('else') },
         ],
+        metadata_props: [],
       });
       graphOf(m).output.push(valueInfo('z', ['N', 6, 6, 6]));
       expectLeft(m, 'producer-output-shared');
@@ -303,13 +305,13 @@ describe('foldBatchNorm on small graphs', () => {
       const g = graphOf(m);
       const w = initializer(m, 'W');
       g.initializer = g.initializer.map((t) => (t === w ? { ...w, name: 'W_src' } : t));
-      g.node.unshift({ input: ['W_src'], output: ['W'], op_type: 'Identity', name: 'w_id', attribute: [] });
+      g.node.unshift({ input: ['W_src'], output: ['W'], op_type: 'Identity', name: 'w_id', attribute: [], metadata_props: [] });
       expectLeft(m, 'non-constant-input');
     });
 
     it("the conv weight is shared with another node, with sharedWeights: 'leave'", () => {
       const m = convBnModel();
-      graphOf(m).node.push({ input: ['X', 'W'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [] });
+      graphOf(m).node.push({ input: ['X', 'W'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [], metadata_props: [] });
       graphOf(m).output.push(valueInfo('z', ['N', 6, 4, 4]));
       const result = foldBatchNorm(m, { sharedWeights: 'leave' });
       expect(result.report.left[0]).toMatchObject({ batchNorm: 'bn', code: 'shared-weight' });
@@ -332,7 +334,7 @@ describe('foldBatchNorm on small graphs', () => {
     it('the BN input is not produced by a Conv', () => {
       const m = convBnModel();
       const g = graphOf(m);
-      g.node.splice(1, 0, { input: ['conv_out'], output: ['relu_out'], op_type: 'Relu', name: 'relu', attribute: [] });
+      g.node.splice(1, 0, { input: ['conv_out'], output: ['relu_out'], op_type: 'Relu', name: 'relu', attribute: [], metadata_props: [] });
       node(m, 'bn').input[0] = 'relu_out';
       expectLeft(m, 'unsupported-producer');
     });
@@ -352,7 +354,7 @@ describe('foldBatchNorm on small graphs', () => {
     const m = convBnModel({ bias: true });
     const g = graphOf(m);
     g.initializer.push(makeFloatTensor('W_bnfused', [1], [42]), makeFloatTensor('B_bnfused', [1], [43]));
-    g.node.push({ input: ['W_bnfused', 'B_bnfused'], output: ['keep'], op_type: 'Add', name: 'keeper', attribute: [] });
+    g.node.push({ input: ['W_bnfused', 'B_bnfused'], output: ['keep'], op_type: 'Add', name: 'keeper', attribute: [], metadata_props: [] });
     g.output.push(valueInfo('keep', [1]));
     const result = foldBatchNorm(m);
     const fused = node(result.model, 'conv');
@@ -368,8 +370,8 @@ describe('foldBatchNorm on small graphs', () => {
     const g = graphOf(m);
     g.initializer.push(makeFloatTensor('W2', [6, 4, 3, 3], Array.from({ length: 216 }, (_, i) => Math.sin(i))), makeFloatTensor('unused', [1], [1]));
     g.node.push(
-      { input: ['X', 'W2'], output: ['conv2_out'], op_type: 'Conv', name: 'conv2', attribute: [] },
-      { input: ['conv2_out', 'bn_scale', 'bn_B', 'bn_mean', 'bn_var'], output: ['y2'], op_type: 'BatchNormalization', name: 'bn2', attribute: [] },
+      { input: ['X', 'W2'], output: ['conv2_out'], op_type: 'Conv', name: 'conv2', attribute: [], metadata_props: [] },
+      { input: ['conv2_out', 'bn_scale', 'bn_B', 'bn_mean', 'bn_var'], output: ['y2'], op_type: 'BatchNormalization', name: 'bn2', attribute: [], metadata_props: [] },
     );
     g.output.push(valueInfo('y2', ['N', 6, 4, 4]), valueInfo('conv2_out', ['N', 6, 4, 4]));
     const partial = foldBatchNorm(m);
@@ -389,7 +391,7 @@ describe('foldBatchNorm on small graphs', () => {
     const m = convBnModel({ bias: true });
     const g = graphOf(m);
     node(m, 'bn').output[0] = 'mid';
-    g.node.push({ input: ['mid', 'bn_var', 'bn_mean', 'bn_B', 'bn_var'], output: ['y'], op_type: 'BatchNormalization', name: 'bn_second', attribute: [] });
+    g.node.push({ input: ['mid', 'bn_var', 'bn_mean', 'bn_B', 'bn_var'], output: ['y'], op_type: 'BatchNormalization', name: 'bn_second', attribute: [], metadata_props: [] });
     const result = foldBatchNorm(m);
     expect(result.report.batchNormFolded).toBe(2);
     expect(opTypes(result.model)).toEqual(['Conv']);
@@ -425,9 +427,10 @@ describe('foldBatchNorm on small graphs', () => {
       output: ['o'],
       attribute: [],
       attribute_proto: [],
-      node: [{ input: ['a', 's', 'b', 'm', 'v'], output: ['o'], op_type: 'BatchNormalization', name: 'fbn', attribute: [] }],
+      node: [{ input: ['a', 's', 'b', 'm', 'v'], output: ['o'], op_type: 'BatchNormalization', name: 'fbn', attribute: [], metadata_props: [] }],
       opset_import: [{ domain: '', version: 17 }],
       value_info: [],
+      metadata_props: [],
     });
     const result = foldBatchNorm(m);
     expect(result.report).toMatchObject({ batchNormFound: 2, batchNormFolded: 1, batchNormLeft: 1 });
@@ -438,7 +441,7 @@ describe('foldBatchNorm on small graphs', () => {
 describe('shared weights (default policy: clone)', () => {
   it('folds into a copy of a weight another Conv reads; the other Conv keeps the original', async () => {
     const m = convBnModel({ bias: true });
-    graphOf(m).node.push({ input: ['X', 'W', 'B'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [] });
+    graphOf(m).node.push({ input: ['X', 'W', 'B'], output: ['z'], op_type: 'Conv', name: 'twin', attribute: [], metadata_props: [] });
     graphOf(m).output.push(valueInfo('z', ['N', 6, 4, 4]));
     const result = foldBatchNorm(m);
     expect(result.report.batchNormFolded).toBe(1);
@@ -455,8 +458,8 @@ describe('shared weights (default policy: clone)', () => {
     const m = convBnModel();
     const g = graphOf(m);
     g.node.push(
-      { input: ['X', 'W'], output: ['conv2_out'], op_type: 'Conv', name: 'conv2', attribute: [] },
-      { input: ['conv2_out', 'bn_var', 'bn_mean', 'bn_B', 'bn_var'], output: ['y2'], op_type: 'BatchNormalization', name: 'bn2', attribute: [] },
+      { input: ['X', 'W'], output: ['conv2_out'], op_type: 'Conv', name: 'conv2', attribute: [], metadata_props: [] },
+      { input: ['conv2_out', 'bn_var', 'bn_mean', 'bn_B', 'bn_var'], output: ['y2'], op_type: 'BatchNormalization', name: 'bn2', attribute: [], metadata_props: [] },
     );
     g.output.push(valueInfo('y2', ['N', 6, 4, 4]));
     const result = foldBatchNorm(m);

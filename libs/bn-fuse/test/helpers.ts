@@ -1,7 +1,9 @@
-// Test helpers of the fold: fold + verify in one step, and onnxruntime runs.
+// Test helpers of the fold: fold + verify in one step, onnxruntime runs, and tests that need
+// Debian's python3-onnx.
 import * as ort from 'onnxruntime-node';
 import { type ModelProto, encodeModel } from '@edge-ssd/onnx-io';
-import { type FoldOptions, type FoldResult, type VerifyResult, foldBatchNorm, verifyFold } from '@edge-ssd/bn-fuse';
+import { pythonOnnxAvailable } from '@edge-ssd/onnx-io/testing';
+import { type FoldOptions, type FoldResult, type VerifyResult, foldBatchNorm, verifyFold } from '../src';
 
 /**
  * Folds `model`, checks that the BN(s) are gone as expected, and that onnxruntime (optimizations
@@ -26,4 +28,23 @@ export async function runOrt(bytes: Uint8Array, feeds: Record<string, ort.Tensor
   } finally {
     await session.release();
   }
+}
+
+/**
+ * A test that runs onnx.checker (OnnxChecker.run() returns 0 instead of checking when python3-onnx
+ * is missing). Decided when the test is defined, so that jest reports it: skipped when the package
+ * is missing and BN_FUSE_SKIP_ONNX_CHECKER=1; failing with the install hint when it is missing
+ * without that opt-out; run otherwise.
+ */
+export function itWithOnnxChecker(name: string, fn: () => void): void {
+  let available: boolean;
+  try {
+    available = pythonOnnxAvailable();
+  } catch (err) {
+    it(name, () => {
+      throw err;
+    });
+    return;
+  }
+  (available ? it : it.skip)(name, fn);
 }

@@ -2,20 +2,22 @@
 // cv2.dnn.readNetFromCaffe (OpenCV's own Caffe parser, BatchNorm/Scale, PriorBox and
 // DetectionOutput) and, converted by us, in onnxruntime. Outputs must agree to 1e-4 and the final
 // detections (OpenCV's detection_out vs ssd-core's SsdPostprocessor on our outputs) must be equal
-// as sets. Needs python3-opencv; SSD_SKIP_OPENCV=1 skips the OpenCV comparisons (the conversions
-// and their structural checks still run).
-import { spawnSync } from 'node:child_process';
+// as sets. The conversions go through the pipeline of `model import-caffe` (importCaffeFiles +
+// importedInput + convert); the CLI itself is tested in apps/model-cli/test/caffe-cli.test.ts.
+// Needs python3-opencv (a missing one fails the OpenCV tests with the install hint);
+// SSD_SKIP_OPENCV=1 skips the OpenCV comparisons, reported as skipped (the conversions and their
+// structural checks still run).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type Detection, MOBILENET_SSD_VOC_300, type SsdSpec, SsdPostprocessor, specFromMetadata } from '@edge-ssd/ssd-core';
+import { importCaffeFiles } from '@edge-ssd/importers';
 import { inspectModel } from '@edge-ssd/onnx-io';
-import { writeCaffemodel } from '@edge-ssd/importers/testing';
-import { ConvertCaffeResult, convertCaffe } from '../src'; // FIXME
-import { CaffeFixture, OracleOutput, SKIP_OPENCV, maxAbsDiff, maxRelDiff, mobileNetSsdCaffe, requireOpenCv, runOpenCv, testImages, tinySsdNet, v1Net, zooNet } from '@edge-ssd/importers/testing';
+import { type CaffeFixture, type OracleOutput, SKIP_OPENCV, maxAbsDiff, maxRelDiff, mobileNetSsdCaffe, requireOpenCv, runOpenCv, testImages, tinySsdNet, v1Net, writeCaffemodel, zooNet } from '@edge-ssd/importers/testing';
 import { tempDir } from '@edge-ssd/onnx-io/testing';
-import { CLI } from './helpers'; // FIXME
+import { type ConvertOptions, type ConvertResult, convert, formatReport, importedInput, reportJson } from '../src';
 
+// Chosen when the tests are defined, so that jest reports the OpenCV tests as skipped.
 const describeOpenCv = SKIP_OPENCV ? describe.skip : describe;
 const OUTPUT_TOLERANCE = 1e-4;
 const DETECTION_TOLERANCE = 1e-4;
@@ -23,6 +25,12 @@ const DETECTION_TOLERANCE = 1e-4;
 interface Files {
   prototxt: string;
   caffemodel: string;
+}
+
+/** Imports the pair and converts it into `output` as `model import-caffe` does. */
+async function convertCaffe(files: Files, output: string, options?: ConvertOptions): Promise<{ result: ConvertResult; bytes: Uint8Array }> {
+  const result = await convert(importedInput(importCaffeFiles(files)), output, options);
+  return { result, bytes: fs.readFileSync(output) };
 }
 
 function writeFixture(dir: string, name: string, fixture: CaffeFixture, options: Parameters<typeof writeCaffemodel>[1] = {}): Files {
@@ -141,45 +149,49 @@ describe('chuanqi305 MobileNet-SSD (full size) from Caffe', () => {
   let mergedFiles: Files;
   let bnBytes: Uint8Array;
   let bnUnfused: Uint8Array;
-  let cliStdout: string;
-  let merged: ConvertCaffeResult;
+  let bnResult: ConvertResult;
+  let report: string;
+  let output: string;
+  let unfused: string;
+  let merged: { result: ConvertResult; bytes: Uint8Array };
 
   beforeAll(async () => {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx nx run bn-fuse:build\` first`);
     dir = tempDir('caffe-opencv');
     bnFiles = writeFixture(dir, 'deploy', mobileNetSsdCaffe({ batchNorm: true }));
     mergedFiles = writeFixture(dir, 'MobileNetSSD_deploy', mobileNetSsdCaffe({ batchNorm: false }));
-    // The train-style pair goes through the CLI, as a user runs it.
-    const output = path.join(dir, 'deploy.onnx');
-    const unfused = path.join(dir, 'deploy.unfused.onnx');
-    const r = spawnSync(process.execPath, [CLI, 'convert', '--prototxt', bnFiles.prototxt, '--caffemodel', bnFiles.caffemodel, '--output', output, '--unfused-output', unfused], {
-      encoding: 'utf8',
-      timeout: 120000,
-    });
-    if (r.status !== 0) throw new Error(`convert failed (${r.status}): ${r.stderr}`);
-    cliStdout = r.stdout;
-    log(`CLI summary for the train-style model:\n${cliStdout}`);
-    bnBytes = fs.readFileSync(output);
+    // The train-style pair, with the unfused model written too (`--unfused-output`).
+    output = path.join(dir, 'deploy.onnx');
+    unfused = path.join(dir, 'deploy.unfused.onnx');
+    ({ result: bnResult, bytes: bnBytes } = await convertCaffe(bnFiles, output, { unfusedOutput: unfused }));
+    report = formatReport(bnResult);
+    log(`report for the train-style model:\n${report}`);
     bnUnfused = fs.readFileSync(unfused);
-    merged = await convertCaffe(mergedFiles.prototxt, mergedFiles.caffemodel);
+    merged = await convertCaffe(mergedFiles, path.join(dir, 'MobileNetSSD_deploy.onnx'));
   });
 
   afterAll(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the CLI folds all 35 BatchNorm+Scale pairs and verifies the folded model against the unfused one', () => {
-    expect(cliStdout).toMatch(/^bn-fuse convert: .*deploy\.prototxt \+ .*deploy\.caffemodel -> .*deploy\.onnx$/m);
-    expect(cliStdout).toContain(
+  it('folds all 35 BatchNorm+Scale pairs, verifies the folded model against the unfused one, and reports what it read', () => {
+    expect(report.split('\n')[0]).toBe(`convert: ${bnFiles.prototxt} + ${bnFiles.caffemodel} -> ${output}`);
+    expect(report).toContain(
       "caffe: net 'MobileNet-SSD', 189 layers (layer form): Convolution 47, BatchNorm 35, ReLU 35, Scale 35, Flatten 13, Permute 12, PriorBox 6, Concat 3, DetectionOutput 1, Reshape 1, Softmax 1",
     );
-    expect(cliStdout).toContain('weights: 5820572 values (layer form)');
-    expect(cliStdout).toContain('BatchNorm+Scale pairs 35, BatchNorm alone 0, Scale alone 0');
-    expect(cliStdout).toContain('inputs: data [N,3,300,300]; outputs: mbox_loc [N,1917,4], mbox_conf [N,1917,21]');
-    expect(cliStdout).toContain('ssd.spec: 1917 priors from 6 PriorBox heads (19x19, 10x10, 5x5, 3x3, 2x2, 1x1), 21 classes (background, aeroplane, bicycle, bird, ... tvmonitor), background 0');
-    expect(cliStdout).toContain('CENTER_SIZE, score > 0.25, NMS IoU 0.45 top_k 100 keep_top_k 100; input 300x300 BGR, mean 127.5, scale 0.007843');
-    expect(cliStdout).toContain('BatchNormalization: 35 found, 35 folded, 0 left');
-    expect(cliStdout).toMatch(/verify: OK: max abs error \d\.\d\de-\d+/);
+    expect(report).toContain('weights: 5820572 values (layer form)');
+    expect(report).toContain('BatchNorm+Scale pairs 35, BatchNorm alone 0, Scale alone 0');
+    expect(report).toContain('inputs: data [N,3,300,300]; outputs: mbox_loc [N,1917,4], mbox_conf [N,1917,21]');
+    expect(report).toContain('ssd.spec: 1917 priors from 6 PriorBox heads (19x19, 10x10, 5x5, 3x3, 2x2, 1x1), 21 classes (background, aeroplane, bicycle, bird, ... tvmonitor), background 0');
+    expect(report).toContain('CENTER_SIZE, score > 0.25, NMS IoU 0.45 top_k 100 keep_top_k 100; input 300x300 BGR warp, mean 127.5/127.5/127.5, scale 0.007843');
+    expect(report).toMatch(/BatchNormalization: 35 found, 35 folded \(epsilon [^)]*\), 0 left/);
+    expect(report).toContain(`unfused model: ${unfused} (${bnUnfused.byteLength} bytes)`);
+    expect(report).toMatch(/verify: OK: max abs error \d\.\d\de-\d+/);
+    expect(bnResult.verification?.ok).toBe(true);
+    // The JSON report carries what the Caffe front end read, and where the models went.
+    const json = JSON.parse(reportJson(bnResult));
+    expect(json.input.details).toMatchObject({ format: 'caffe', batchNormScalePairs: 35, weightValues: 5820572 });
+    expect(json.input.files).toEqual([bnFiles.prototxt, bnFiles.caffemodel]);
+    expect([json.outputPath, json.unfusedOutputPath]).toEqual([output, unfused]);
     const before = inspectModel(bnUnfused);
     const after = inspectModel(bnBytes);
     expect(before.batchNormCount).toBe(35);
@@ -198,7 +210,8 @@ describe('chuanqi305 MobileNet-SSD (full size) from Caffe', () => {
       expect(spec.name).toBe('MobileNet-SSD');
       expect({ ...spec, name: MOBILENET_SSD_VOC_300.name }).toEqual(MOBILENET_SSD_VOC_300);
     }
-    expect(merged.report.batchNormFound).toBe(0);
+    expect(merged.result.spec).toEqual(specFromMetadata(inspectModel(merged.bytes).metadata));
+    expect(merged.result.report.batchNormFound).toBe(0);
     expect(inspectModel(merged.bytes).opCounts).toEqual(inspectModel(bnBytes).opCounts);
   });
 
@@ -214,7 +227,7 @@ describe('chuanqi305 MobileNet-SSD (full size) from Caffe', () => {
     });
 
     it('merged form (MobileNetSSD_deploy: convolutions with bias): outputs within 1e-4, detections equal', async () => {
-      const spec = merged.spec as SsdSpec;
+      const spec = merged.result.spec as SsdSpec;
       await compareSsd({ label: 'MobileNet-SSD MobileNetSSD_deploy.prototxt (merged)', files: mergedFiles, bytes: merged.bytes, spec }, input, [N, 3, 300, 300], dir);
     });
   });
@@ -232,10 +245,10 @@ describeOpenCv('small Caffe nets against OpenCV dnn', () => {
   });
 
   async function compareOutputs(label: string, files: Files, dims: number[], outputs: string[]): Promise<void> {
-    const result = await convertCaffe(files.prototxt, files.caffemodel);
+    const { result, bytes } = await convertCaffe(files, files.prototxt.replace(/\.prototxt$/, '.onnx'));
     const input = images(dims[0], dims[1], dims[2], dims[3], 77);
     const cv = runOpenCv({ ...files, shape: dims, data: input, outputs }, dir);
-    const out = await runOrt(result.bytes, input, dims);
+    const out = await runOrt(bytes, input, dims);
     const diffs = outputs.map((name) => {
       const theirs = cv.outputs.get(name) as OracleOutput;
       expect([...out[name].dims]).toEqual(theirs.shape);
@@ -258,9 +271,9 @@ describeOpenCv('small Caffe nets against OpenCV dnn', () => {
 
   it('small SSD (non-square input, 4 classes, CORNER code, two min sizes, step, clip): outputs and detections match OpenCV', async () => {
     const files = writeFixture(dir, 'tiny', tinySsdNet());
-    const result = await convertCaffe(files.prototxt, files.caffemodel);
+    const { result, bytes } = await convertCaffe(files, path.join(dir, 'tiny.onnx'));
     expect(result.report.batchNormFolded).toBe(3);
     const N = 4;
-    await compareSsd({ label: 'small SSD', files, bytes: result.bytes, spec: result.spec as SsdSpec }, images(N, 3, 48, 64, 5), [N, 3, 48, 64], dir);
+    await compareSsd({ label: 'small SSD', files, bytes, spec: result.spec as SsdSpec }, images(N, 3, 48, 64, 5), [N, 3, 48, 64], dir);
   });
 });

@@ -1,16 +1,22 @@
 // Committing a converted model with external data over a previous one: at every step (a crash
 // can happen between any two) the output model on disk must read the data it was written with,
-// either the previous pair or the new pair. Failures are injected through commit()'s afterStep
-// parameter (commit.ts is internal), and the disk is inspected at each step.
+// either the previous pair or the new pair. Failures are injected through StagedOutput.commit()'s
+// afterStep parameter (onnx-io's stageOutput, which convert() uses), and the disk is inspected at
+// each step.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ExternalDataReader, ModelProto, decodeModel, externalLocation, isExternalTensor } from '@edge-ssd/onnx-io';
-import { VerificationFailedError } from '@edge-ssd/convert';
-import { convertFile, corruptFoldForTesting } from '../src'; // FIXME
-import { StagedOutput, stageOutput } from '@edge-ssd/onnx-io';
-import { CommitStep } from '../src/commit'; // FIXME
+import { type ModelProto, type StagedOutput, ExternalDataReader, decodeModel, externalLocation, isExternalTensor, stageOutput } from '@edge-ssd/onnx-io';
 import { convBnModel, tempDir, writeExternalModel } from '@edge-ssd/onnx-io/testing';
+import { type ConvertOptions, VerificationFailedError, convert, openOnnxFile } from '../src';
+
+/** The steps commit() reports to its afterStep callback (onnx-io's CommitStep, not exported). */
+type CommitStep = Parameters<NonNullable<Parameters<StagedOutput['commit']>[1]>>[0];
+
+/** Converts an ONNX file as `model convert --input` does. */
+function convertFile(input: string, output: string, options?: ConvertOptions) {
+  return convert(openOnnxFile(input), output, options);
+}
 
 interface Pair {
   model: Buffer;
@@ -64,7 +70,7 @@ describe('committing a converted model with external data', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Stages a different model (other weights) for `out`, as convertFile does before committing. */
+  /** Stages a different model (other weights) for `out`, as convert() does before committing. */
   function stageNew(model: ModelProto = convBnModel({ bias: true, cin: 8, cout: 16, seed: 2 })): { staged: StagedOutput; next: Pair } {
     const staged = stageOutput(model, out, reader);
     const name = path.basename(staged.finalDataPath as string);
@@ -146,8 +152,19 @@ describe('committing a converted model with external data', () => {
   it('a conversion that fails verification leaves the previous pair byte for byte, and nothing else', async () => {
     const input = writeExternalModel(dir, 'in2.onnx', 'w2.bin', 'w2.bin', 5);
     const before = fs.readdirSync(dir).sort();
-    await expect(convertFile(input, out, { afterFold: corruptFoldForTesting })).rejects.toThrow(VerificationFailedError);
+    // A zero tolerance: the fold's float rounding alone exceeds it, a real verification failure.
+    const failed = convertFile(input, out, { rtol: 0, atol: 0 });
+    await expect(failed).rejects.toThrow(VerificationFailedError);
+    const err = (await failed.catch((e: unknown) => e)) as VerificationFailedError;
+    expect(err.message).toMatch(/^verification failed: max abs error .* exceeds atol 0 \+ rtol 0 \* \|ref\|; nothing written$/);
+    expect(err.result.verification?.ok).toBe(false);
+    expect(err.result.verification?.maxAbsError).toBeGreaterThan(0);
+    // The result names the data file that would have been written; it is not there.
+    expect(fs.existsSync(err.result.externalDataPath as string)).toBe(false);
     expect(fs.readdirSync(dir).sort()).toEqual(before);
     expect(samePair(pairAt(out), previous)).toBe(true);
+    // With the default tolerance the same conversion passes: the failure was the tolerance.
+    await convertFile(input, out);
+    expect(samePair(pairAt(out), previous)).toBe(false);
   });
 });

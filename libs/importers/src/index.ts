@@ -6,7 +6,9 @@ export { type ImportedModel, type Provenance, InputError, PRODUCER_NAME, PRODUCE
 export { CaffeImportError } from './caffe/errors';
 export { PrototxtSyntaxError, parsePrototxt } from './caffe/prototxt';
 export { type CaffeWeights, readCaffemodel } from './caffe/caffemodel';
-export { type CaffeImportSummary, type CaffePreprocess, type ImportCaffeOptions, CAFFE_SSD_PREPROCESS, SUPPORTED_CAFFE_LAYERS, importCaffe } from './caffe/import';
+export { type CaffeImportResult, type CaffeImportSummary, type ImportCaffeOptions, importCaffe } from './caffe/import';
+export { SUPPORTED_CAFFE_LAYERS } from './caffe/registry';
+export { type CaffePreprocess, CAFFE_SSD_PREPROCESS, MAX_SSD_CLASSES } from './caffe/ssd-spec';
 export { type CaffeFiles, type ImportCaffeFilesOptions, MAX_CAFFEMODEL_BYTES, MAX_LABELS_BYTES, MAX_PROTOTXT_BYTES, importCaffeFiles, readLabelsFile } from './caffe/front-end';
 export { TfjsImportError, type TfjsWeights, type TfjsWeightsManifest, decodeTfjsWeights, parseTfjsManifest, readTfjsWeights, tfjsWeightByteLength } from './tfjs/weights';
 export {

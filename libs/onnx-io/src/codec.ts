@@ -11,9 +11,17 @@
 // recursion into anything but known message fields) and refuses nesting beyond MAX_MESSAGE_DEPTH,
 // protobuf's own default recursion limit, with an OnnxDecodeError.
 import * as protobuf from 'protobufjs';
-import { GraphProtoType, ModelProtoType, TensorProtoType } from './onnx-schema';
+import { ONNX_DESCRIPTOR } from './generated/onnx';
 import { GraphProto, ModelProto, TensorProto } from './onnx-types';
 import { LazyTensorData, lazyData } from './tensor';
+
+// Reflection codecs built once from the descriptor generated from the vendored onnx.proto. proto2
+// keeps presence (a field that was on the wire is re-emitted even when it holds its default) and
+// `[packed = true]` exactly where onnx.proto has it, so round trips stay byte-faithful.
+const onnxRoot = protobuf.Root.fromJSON(ONNX_DESCRIPTOR);
+const ModelProtoType = onnxRoot.lookupType('onnx.ModelProto');
+const GraphProtoType = onnxRoot.lookupType('onnx.GraphProto');
+const TensorProtoType = onnxRoot.lookupType('onnx.TensorProto');
 
 /** Thrown for bytes that are not a (complete) ONNX model. */
 export class OnnxDecodeError extends Error {

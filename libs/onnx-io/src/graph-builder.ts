@@ -54,6 +54,7 @@ export class GraphBuilder {
       output: [...outputs],
       op_type: opType,
       attribute: Object.keys(attrs).map((key) => attribute(key, attrs[key])),
+      metadata_props: [],
     };
     if (name !== undefined) node.name = name;
     this.nodes.push(node);
@@ -62,7 +63,7 @@ export class GraphBuilder {
 
   output(name: string, shape: readonly Dim[] | undefined, elemType: number = DataType.FLOAT): void {
     if (!this.known.has(name)) throw new Error(`graph output '${name}' is not defined`);
-    this.outputs.push(shape ? valueInfo(name, shape, elemType) : { name, type: { tensor_type: { elem_type: elemType } } });
+    this.outputs.push(shape ? valueInfo(name, shape, elemType) : { name, type: { tensor_type: { elem_type: elemType } }, metadata_props: [] });
   }
 
   graph(): GraphProto {
@@ -75,6 +76,7 @@ export class GraphBuilder {
       output: this.outputs,
       value_info: [],
       quantization_annotation: [],
+      metadata_props: [],
     };
   }
 
@@ -109,6 +111,7 @@ export function valueInfo(name: string, shape: readonly Dim[], elemType: number 
         shape: { dim: shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
       },
     },
+    metadata_props: [],
   };
 }
 

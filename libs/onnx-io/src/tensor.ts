@@ -349,6 +349,7 @@ function emptyTensor(name: string, dims: readonly number[], dataType: number, ra
     external_data: [],
     double_data: [],
     uint64_data: [],
+    metadata_props: [],
   };
 }
 

@@ -23,7 +23,12 @@ export async function loadModel(modelPath: string): Promise<LoadedModel> {
   } catch (error) {
     throw new Error(`cannot read model ${modelPath}: ${(error as Error).message}`);
   }
-  const inspection = inspectModel(bytes);
+  let inspection: ReturnType<typeof inspectModel>;
+  try {
+    inspection = inspectModel(bytes);
+  } catch (error) {
+    throw new Error(`model ${modelPath} is not a usable ONNX model: ${(error as Error).message}`);
+  }
   // A model without a spec is taken for chuanqi305's MobileNet-SSD (e.g. a plain ONNX export of
   // it); its input and outputs must then carry that model's names.
   const carriesSpec = SSD_SPEC_METADATA_KEY in inspection.metadata;

@@ -13,6 +13,9 @@ function workerFile(): string {
 
 export class InferencePool {
   private readonly piscina: Piscina;
+  private closed = false;
+  /** The first worker failure; later ones (Piscina replaces failed workers) add nothing. */
+  private failure: unknown;
 
   constructor(
     settings: WorkerSettings,
@@ -27,10 +30,16 @@ export class InferencePool {
       idleTimeout: Infinity,
       concurrentTasksPerWorker: 1,
     });
+    // Piscina emits 'error' for every worker that fails and for each replacement it starts: an
+    // 'error' without a listener would crash the process, so one listener stays for the pool's life.
+    this.piscina.on('error', (error: unknown) => {
+      this.failure ??= error;
+    });
   }
 
   /** Resolves once every worker has loaded and warmed up its session; rejects if one fails. */
   ready(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
       const seen = new Set<number>();
       const onMessage = (message: unknown): void => {
@@ -57,6 +66,8 @@ export class InferencePool {
 
   /** One session run over the items; their pixels are in shared memory, read in place. */
   async run(items: InferenceItem[]): Promise<InferenceResult> {
+    // After close() Piscina would start a fresh worker (and session) for the task.
+    if (this.closed) throw new Error('inference pool is closed');
     const task: InferenceTask = { items };
     return (await this.piscina.run(task)) as InferenceResult;
   }
@@ -67,6 +78,7 @@ export class InferencePool {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.piscina.close();
   }
 }

@@ -30,23 +30,31 @@ export interface DispatchObserver {
   retry?(code: grpc.status): void;
 }
 
-/** A detector's failure that another detector may not share. INVALID_ARGUMENT is never one. */
-export const RETRYABLE = new Set<grpc.status>([
+/**
+ * A detector's failure that another detector may not share. INVALID_ARGUMENT is never one; a
+ * detector's CANCELLED while the client is still there means that detector gave up (it is
+ * draining), not the client.
+ */
+const RETRYABLE = new Set<grpc.status>([
   grpc.status.UNAVAILABLE,
   grpc.status.RESOURCE_EXHAUSTED,
   grpc.status.INTERNAL,
   grpc.status.UNKNOWN,
   grpc.status.ABORTED,
+  grpc.status.CANCELLED,
 ]);
 
 /** Per-image statuses that blame the detector (its session failed), not the image. */
-export const RETRYABLE_IMAGE = new Set<grpc.status>([grpc.status.INTERNAL, grpc.status.UNAVAILABLE]);
+const RETRYABLE_IMAGE = new Set<grpc.status>([grpc.status.INTERNAL, grpc.status.UNAVAILABLE]);
 
-/** Codes that end the whole call: the request itself is wrong, or the caller is gone. */
-const FATAL = new Set<grpc.status>([grpc.status.INVALID_ARGUMENT, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED, grpc.status.UNAUTHENTICATED]);
+/**
+ * What the client is told when a detector refused the gateway itself (its credentials or rights):
+ * a fault of this deployment, never of the client's request or credentials.
+ */
+const DEPLOYMENT_FAULT = new Set<grpc.status>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
 
 /** What a client is told when detectors failed: no address, no upstream wording. */
-export function clientMessage(code: grpc.status): string {
+function clientMessage(code: grpc.status): string {
   switch (code) {
     case grpc.status.RESOURCE_EXHAUSTED:
       return 'detectors are overloaded; retry later';
@@ -97,9 +105,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** What the dispatcher needs of the detector set: a pick and a way to report one gone. */
+export type DetectorChooser = Pick<DetectorSet, 'pick' | 'markUnhealthy'>;
+
 export class Dispatcher {
   constructor(
-    private readonly detectors: DetectorSet,
+    private readonly detectors: DetectorChooser,
     private readonly chunkSize: number,
     private readonly policy: RetryPolicy,
     private readonly log: Logger,
@@ -178,7 +189,8 @@ export class Dispatcher {
             failed.push(i);
             lastCode = code;
           } else {
-            results[i] = result;
+            // Out of attempts: an answer without a status still gets one.
+            results[i] = result.status === null ? { ...result, status: { code: grpc.status.INTERNAL, message: clientMessage(grpc.status.INTERNAL) } } : result;
           }
         });
         if (failed.length > 0) this.log.warn('detector failed images; retrying them elsewhere', { detector: detector.address, images: failed.length });
@@ -189,20 +201,30 @@ export class Dispatcher {
         if (stop.aborted || context.parent.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
         // An attempt that ran out of its own time (not the call's) met a stuck or slow detector.
         const attemptTimedOut = e.code === grpc.status.DEADLINE_EXCEEDED && Date.now() < context.deadline;
-        if (!attemptTimedOut && FATAL.has(e.code)) throw forClient(e);
+        // The request itself is wrong, or the client's time is up: no detector will do better.
+        if (e.code === grpc.status.INVALID_ARGUMENT || (e.code === grpc.status.DEADLINE_EXCEEDED && !attemptTimedOut)) throw forClient(e);
         this.log.warn('detector call failed', { detector: detector.address, code: grpc.status[e.code], details: e.details, attempt });
         lastCode = attemptTimedOut ? grpc.status.DEADLINE_EXCEEDED : e.code;
         if (!attemptTimedOut && !RETRYABLE.has(e.code)) break;
         if (e.code === grpc.status.UNAVAILABLE) this.detectors.markUnhealthy(detector.address);
       }
     }
-    if (!answered && images.length === 0) throw grpcError(lastCode, clientMessage(lastCode));
+    const code = finalCode(lastCode);
+    if (!answered && images.length === 0) throw grpcError(code, clientMessage(code));
     if (pending.length > 0 && Date.now() >= context.deadline) throw grpcError(grpc.status.DEADLINE_EXCEEDED, clientMessage(grpc.status.DEADLINE_EXCEEDED));
-    const failure = { code: lastCode === grpc.status.DEADLINE_EXCEEDED ? grpc.status.UNAVAILABLE : lastCode, message: '' };
-    failure.message = `${clientMessage(failure.code)} (every attempt failed)`;
+    const failure = { code, message: `${clientMessage(code)} (every attempt failed)` };
     for (const i of pending) results[i] = { id: images[i]!.id, status: failure, detections: [], width: 0, height: 0 };
     return { model, results: results as ImageResult[] };
   }
+}
+
+/**
+ * The code a client gets for images no attempt could serve: a detector that timed out or gave up
+ * was unavailable; a detector that refused the gateway's credentials is this deployment's fault.
+ */
+function finalCode(last: grpc.status): grpc.status {
+  if (last === grpc.status.DEADLINE_EXCEEDED || last === grpc.status.CANCELLED) return grpc.status.UNAVAILABLE;
+  return DEPLOYMENT_FAULT.has(last) ? grpc.status.INTERNAL : last;
 }
 
 function seconds(started: bigint): number {

@@ -16,14 +16,12 @@
 //   class above the 0.25 deploy threshold: a detector shows a few detections, not none and not
 //   one per prior.
 // Everything is integer/IEEE-exact arithmetic, so the same seed gives the same bytes everywhere.
-import { MOBILENET_SSD_VOC_300, SSD_SPEC_METADATA_KEY, SsdSpec, serializeSsdSpec } from '@edge-ssd/ssd-core';
-import { encodeModel } from '@edge-ssd/onnx-io';
-import { DEFAULT_IR_VERSION, DEFAULT_OPSET, GraphBuilder } from '@edge-ssd/onnx-io';
-import { ModelProto } from '@edge-ssd/onnx-io';
+import { MOBILENET_SSD_VOC_300, SSD_SPEC_METADATA_KEY, type SsdSpec, serializeSsdSpec } from '@edge-ssd/ssd-core';
+import { DEFAULT_IR_VERSION, DEFAULT_OPSET, GraphBuilder, type ModelProto, encodeModel, makeFloatTensor, makeInt64Tensor } from '@edge-ssd/onnx-io';
 import { Prng } from '@edge-ssd/prng';
-import { FeatureMap, batchNormRelu, channelStats, conv2d } from './reference-ops';
 import { type ImportedModel, PRODUCER_NAME, PRODUCER_VERSION } from '../imported';
-import { makeFloatTensor, makeInt64Tensor } from '@edge-ssd/onnx-io';
+import { MOBILENET_V1_SSD_HEADS, MOBILENET_V1_SSD_LAYERS, type MobileNetV1Conv, mobileNetV1SsdFeatureMaps, mobileNetV1SsdPriorCount } from '../mobilenet-v1-ssd';
+import { type FeatureMap, batchNormRelu, channelStats, conv2d } from './reference-ops';
 
 export interface ConvLayerSpec {
   name: string;
@@ -35,54 +33,26 @@ export interface ConvLayerSpec {
   outChannels: number;
 }
 
-function full(name: string, cin: number, cout: number, stride: number): ConvLayerSpec {
-  return { name, kernel: 3, stride, pad: 1, group: 1, inChannels: cin, outChannels: cout };
-}
-function dw(name: string, c: number, stride: number): ConvLayerSpec {
-  return { name, kernel: 3, stride, pad: 1, group: c, inChannels: c, outChannels: c };
-}
-function pw(name: string, cin: number, cout: number): ConvLayerSpec {
-  return { name, kernel: 1, stride: 1, pad: 0, group: 1, inChannels: cin, outChannels: cout };
+/** chuanqi305's layer names for the MobileNet v1 SSD table: conv0, conv1/dw + conv1 .. conv13, conv14_1 + conv14_2 .. conv17_2. */
+function caffeLayerName(l: MobileNetV1Conv): string {
+  switch (l.part) {
+    case 'stem':
+      return 'conv0';
+    case 'depthwise':
+      return `conv${l.block}/dw`;
+    case 'pointwise':
+      return `conv${l.block}`;
+    case 'reduce':
+      return `conv${13 + l.block}_1`;
+    case 'expand':
+      return `conv${13 + l.block}_2`;
+  }
 }
 
-/** The 35 backbone/extra convolutions of deploy.prototxt, in order (layer table, §1). */
-export const MOBILENET_SSD_LAYERS: readonly ConvLayerSpec[] = Object.freeze([
-  full('conv0', 3, 32, 2),
-  dw('conv1/dw', 32, 1),
-  pw('conv1', 32, 64),
-  dw('conv2/dw', 64, 2),
-  pw('conv2', 64, 128),
-  dw('conv3/dw', 128, 1),
-  pw('conv3', 128, 128),
-  dw('conv4/dw', 128, 2),
-  pw('conv4', 128, 256),
-  dw('conv5/dw', 256, 1),
-  pw('conv5', 256, 256),
-  dw('conv6/dw', 256, 2),
-  pw('conv6', 256, 512),
-  dw('conv7/dw', 512, 1),
-  pw('conv7', 512, 512),
-  dw('conv8/dw', 512, 1),
-  pw('conv8', 512, 512),
-  dw('conv9/dw', 512, 1),
-  pw('conv9', 512, 512),
-  dw('conv10/dw', 512, 1),
-  pw('conv10', 512, 512),
-  dw('conv11/dw', 512, 1),
-  pw('conv11', 512, 512),
-  dw('conv12/dw', 512, 2),
-  pw('conv12', 512, 1024),
-  dw('conv13/dw', 1024, 1),
-  pw('conv13', 1024, 1024),
-  pw('conv14_1', 1024, 256),
-  full('conv14_2', 256, 512, 2),
-  pw('conv15_1', 512, 128),
-  full('conv15_2', 128, 256, 2),
-  pw('conv16_1', 256, 128),
-  full('conv16_2', 128, 256, 2),
-  pw('conv17_1', 256, 64),
-  full('conv17_2', 64, 128, 2),
-]);
+/** The 35 backbone/extra convolutions of deploy.prototxt, in order (layer table, §1); Caffe pads 3x3 kernels by 1. */
+export const MOBILENET_SSD_LAYERS: readonly ConvLayerSpec[] = Object.freeze(
+  MOBILENET_V1_SSD_LAYERS.map((l) => ({ name: caffeLayerName(l), kernel: l.kernel, stride: l.stride, pad: (l.kernel - 1) / 2, group: l.group, inChannels: l.inChannels, outChannels: l.outChannels })),
+);
 
 export interface HeadSpec {
   /** Backbone layer whose post-ReLU output the head reads. */
@@ -93,18 +63,16 @@ export interface HeadSpec {
   priors: number;
 }
 
+export const MOBILENET_SSD_INPUT_SIZE = MOBILENET_SSD_VOC_300.input.width;
+const FEATURE_MAPS = mobileNetV1SsdFeatureMaps(MOBILENET_SSD_INPUT_SIZE);
+
 /** The six SSD heads (§1.1), in concatenation order. */
-export const MOBILENET_SSD_HEADS: readonly HeadSpec[] = Object.freeze([
-  { source: 'conv11', inChannels: 512, featureMap: 19, priors: 3 },
-  { source: 'conv13', inChannels: 1024, featureMap: 10, priors: 6 },
-  { source: 'conv14_2', inChannels: 512, featureMap: 5, priors: 6 },
-  { source: 'conv15_2', inChannels: 256, featureMap: 3, priors: 6 },
-  { source: 'conv16_2', inChannels: 256, featureMap: 2, priors: 6 },
-  { source: 'conv17_2', inChannels: 128, featureMap: 1, priors: 6 },
-]);
+export const MOBILENET_SSD_HEADS: readonly HeadSpec[] = Object.freeze(
+  MOBILENET_V1_SSD_HEADS.map((h, i) => ({ source: MOBILENET_SSD_LAYERS[h.layer].name, inChannels: h.inChannels, featureMap: FEATURE_MAPS[i], priors: h.anchors })),
+);
 
 export const MOBILENET_SSD_NUM_CLASSES = 21;
-export const MOBILENET_SSD_PRIOR_COUNT = 1917;
+export const MOBILENET_SSD_PRIOR_COUNT = mobileNetV1SsdPriorCount(MOBILENET_SSD_INPUT_SIZE);
 export const MOBILENET_SSD_INPUT = 'data';
 export const MOBILENET_SSD_OUTPUTS = { loc: 'mbox_loc', conf: 'mbox_conf' } as const;
 /** Caffe's BatchNorm default eps (batch_norm_param.eps, 1e-5). */
@@ -168,9 +136,9 @@ export function buildMobileNetSsd(options: WriteMobileNetSsdOptions = {}): Model
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed must be an integer in [0, 2^32), got ${seed}`);
   const rng = new Prng(seed);
   const b = new GraphBuilder('mobilenet-ssd-voc-300');
-  b.input(MOBILENET_SSD_INPUT, ['N', 3, 300, 300]);
+  b.input(MOBILENET_SSD_INPUT, ['N', 3, MOBILENET_SSD_INPUT_SIZE, MOBILENET_SSD_INPUT_SIZE]);
 
-  let batch = calibrationBatch(rng.fork('calibration-images'));
+  let batch = calibrationBatch(rng.fork('calibration-images'), MOBILENET_SSD_INPUT_SIZE);
   let tensor = MOBILENET_SSD_INPUT;
   const sources = new Map<string, { batch: FeatureMap[]; tensor: string }>();
 

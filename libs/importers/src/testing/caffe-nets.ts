@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type ModelProto, type TensorProto, readTensorFloat64 } from '@edge-ssd/onnx-io';
+import { MOBILENET_SSD_VOC_300, type PriorBoxHead } from '@edge-ssd/ssd-core';
 import { Prng } from '@edge-ssd/prng';
 import { MOBILENET_SSD_HEADS, MOBILENET_SSD_LAYERS, buildMobileNetSsd } from '../seeded/mobilenet-ssd';
 import type { CaffeLayerData } from './caffe-writer';
@@ -186,16 +187,24 @@ export function mobileNetSsdCaffe(options: MobileNetSsdCaffeOptions): CaffeFixtu
     text.push(layerText({ name: `${n}/relu`, type: 'ReLU', bottom: [n], top: [n] }));
   });
 
-  const numClasses = 21;
-  const priorParams: Record<string, string> = {
-    conv11: 'min_size: 60.0\naspect_ratio: 2.0',
-    conv13: 'min_size: 105.0\nmax_size: 150.0\naspect_ratio: 2.0\naspect_ratio: 3.0',
-    conv14_2: 'min_size: 150.0\nmax_size: 195.0\naspect_ratio: 2.0\naspect_ratio: 3.0',
-    conv15_2: 'min_size: 195.0\nmax_size: 240.0\naspect_ratio: 2.0\naspect_ratio: 3.0',
-    conv16_2: 'min_size: 240.0\nmax_size: 285.0\naspect_ratio: 2.0\naspect_ratio: 3.0',
-    conv17_2: 'min_size: 285.0\nmax_size: 300.0\naspect_ratio: 2.0\naspect_ratio: 3.0',
-  };
-  for (const head of MOBILENET_SSD_HEADS) {
+  // deploy.prototxt's PriorBox and DetectionOutput settings are the ones MOBILENET_SSD_VOC_300
+  // describes; sizes and ratios written as chuanqi305 writes them (60.0, 2.0).
+  const spec = MOBILENET_SSD_VOC_300;
+  if (spec.priors.kind !== 'priorbox') throw new Error('MOBILENET_SSD_VOC_300 has PriorBox heads');
+  const priorHeads = spec.priors.heads;
+  const numClasses = spec.labels.length;
+  const decimal = (v: number) => v.toFixed(1);
+  const priorParams = (h: PriorBoxHead): string =>
+    [
+      ...h.minSizes.map((v) => `min_size: ${decimal(v)}`),
+      ...(h.maxSizes ?? []).map((v) => `max_size: ${decimal(v)}`),
+      ...(h.aspectRatios ?? []).map((v) => `aspect_ratio: ${decimal(v)}`),
+      `flip: ${h.flip}`,
+      `clip: ${h.clip}`,
+      ...(h.variance ?? []).map((v) => `variance: ${v}`),
+      `offset: ${h.offset}`,
+    ].join('\n');
+  MOBILENET_SSD_HEADS.forEach((head, h) => {
     const src = head.source;
     for (const kind of ['loc', 'conf'] as const) {
       const name = `${src}_mbox_${kind}`;
@@ -229,13 +238,13 @@ export function mobileNetSsdCaffe(options: MobileNetSsdCaffeOptions): CaffeFixtu
         type: 'PriorBox',
         bottom: [src, 'data'],
         top: [`${src}_mbox_priorbox`],
-        params: `prior_box_param {\n${priorParams[src]
+        params: `prior_box_param {\n${priorParams(priorHeads[h])
           .split('\n')
           .map((l) => `  ${l}`)
-          .join('\n')}\n  flip: true\n  clip: false\n  variance: 0.1\n  variance: 0.1\n  variance: 0.2\n  variance: 0.2\n  offset: 0.5\n}`,
+          .join('\n')}\n}`,
       }),
     );
-  }
+  });
   const concat = (name: string, suffix: string, axis: number) =>
     layerText({ name, type: 'Concat', bottom: MOBILENET_SSD_HEADS.map((h) => `${h.source}_${suffix}`), top: [name], params: `concat_param {\n  axis: ${axis}\n}` });
   text.push(concat('mbox_loc', 'mbox_loc_flat', 1));
@@ -255,14 +264,14 @@ export function mobileNetSsdCaffe(options: MobileNetSsdCaffeOptions): CaffeFixtu
         'detection_output_param {',
         `  num_classes: ${numClasses}`,
         '  share_location: true',
-        '  background_label_id: 0',
+        `  background_label_id: ${spec.backgroundLabelId}`,
         '  nms_param {',
-        '    nms_threshold: 0.45',
-        '    top_k: 100',
+        `    nms_threshold: ${spec.nms.iouThreshold}`,
+        `    top_k: ${spec.nms.topK}`,
         '  }',
-        '  code_type: CENTER_SIZE',
-        '  keep_top_k: 100',
-        '  confidence_threshold: 0.25',
+        `  code_type: ${spec.codeType}`,
+        `  keep_top_k: ${spec.nms.keepTopK}`,
+        `  confidence_threshold: ${spec.nms.scoreThreshold}`,
         '}',
       ].join('\n'),
     }),

@@ -4,7 +4,8 @@
 //
 // Network (face-api src/ssdMobilenetv1/*.ts): conv0 (3x3 s2, BN pre-folded into an offset),
 // 13 pairs of depthwise 3x3 conv + *real* BatchNorm (epsilon 1e-3) + ReLU6 and pointwise 1x1 conv +
-// offset + ReLU6, 8 extra convs, six 1x1 heads (3,6,6,6,6,6 anchors on 32,16,8,4,2,1 at 512).
+// offset + ReLU6, 8 extra convs, six 1x1 heads (3,6,6,6,6,6 anchors on 32,16,8,4,2,1 at 512):
+// the layer table of ../mobilenet-v1-ssd.ts under face-api's TF scope names.
 //
 // What the import has to get right (each one a silent error when wrong):
 // - TF 'SAME' padding is asymmetric (the odd pixel goes bottom/right): explicit ONNX pads, computed
@@ -24,17 +25,16 @@
 //   project-wide mean 127.5 / scale 0.007843;
 // - letterbox: face-api zero-pads to a square at the bottom/right, then resizes to 512 (the spec's
 //   `resize: 'letterbox'`; zero pixels normalise to -1 on both sides).
-import { SSD_SPEC_METADATA_KEY, SsdSpec, serializeSsdSpec } from '@edge-ssd/ssd-core';
+import { SSD_SPEC_METADATA_KEY, type SsdSpec, serializeSsdSpec } from '@edge-ssd/ssd-core';
+import { DEFAULT_IR_VERSION, DEFAULT_OPSET, GraphBuilder, type ModelProto, makeFloatTensor, makeInt64Tensor } from '@edge-ssd/onnx-io';
 import { PRODUCER_NAME, PRODUCER_VERSION } from '../imported';
-import { DEFAULT_IR_VERSION, DEFAULT_OPSET, GraphBuilder } from '@edge-ssd/onnx-io';
-import { ModelProto } from '@edge-ssd/onnx-io';
-import { makeFloatTensor, makeInt64Tensor } from '@edge-ssd/onnx-io';
-import { TfjsImportError, TfjsTensor, TfjsWeightMap } from './weights';
+import { MOBILENET_V1_SSD_HEADS, MOBILENET_V1_SSD_LAYERS, type MobileNetV1Conv, mobileNetV1SsdFeatureMaps, mobileNetV1SsdPriorCount } from '../mobilenet-v1-ssd';
+import { TfjsImportError, type TfjsTensor, type TfjsWeightMap } from './weights';
 
 /** face-api's BatchNorm epsilon: `const epsilon = 0.0010000000474974513` (float32 1e-3). */
 export const FACEAPI_BN_EPSILON = 0.0010000000474974513;
 export const FACEAPI_SSD_INPUT_SIZE = 512;
-export const FACEAPI_SSD_PRIOR_COUNT = 5118;
+export const FACEAPI_SSD_PRIOR_COUNT = mobileNetV1SsdPriorCount(FACEAPI_SSD_INPUT_SIZE);
 export const FACEAPI_SSD_NAME = 'faceapi-ssd-mobilenetv1-512';
 export const FACEAPI_SSD_LABELS: readonly string[] = Object.freeze(['background', 'face']);
 export const FACEAPI_SSD_VARIANCES: readonly number[] = Object.freeze([0.1, 0.1, 0.2, 0.2]);
@@ -48,7 +48,6 @@ export const FACEAPI_INPUT_SCALE_CORRECTION = 1 / (127.5 * FACEAPI_SSD_SCALE);
 /** The weights' anchors name; (ymin, xmin, ymax, xmax) per box. */
 export const FACEAPI_ANCHORS_WEIGHT = 'Output/extra_dim';
 
-
 export interface FaceApiConv {
   /** TF scope, e.g. `MobilenetV1/Conv2d_3_pointwise`. */
   scope: string;
@@ -59,29 +58,28 @@ export interface FaceApiConv {
   outChannels: number;
 }
 
-const DW_STRIDE_2 = new Set([2, 4, 6, 12]);
-/** Input channels of depthwise layers 1..13; the pointwise layer i maps DW[i] -> DW[i + 1]. */
-const DW_CHANNELS = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024];
-const PW_OUT = [64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024];
+/**
+ * The TF scopes of the MobileNet v1 SSD table: the stem is `Conv2d_0_pointwise` although it is a
+ * full 3x3 convolution, and the extra layers are numbered on through both halves.
+ */
+function faceApiScope(l: MobileNetV1Conv): string {
+  switch (l.part) {
+    case 'stem':
+      return 'MobilenetV1/Conv2d_0_pointwise';
+    case 'depthwise':
+    case 'pointwise':
+      return `MobilenetV1/Conv2d_${l.block}_${l.part}`;
+    case 'reduce':
+      return `Prediction/Conv2d_${2 * l.block - 2}_pointwise`;
+    case 'expand':
+      return `Prediction/Conv2d_${2 * l.block - 1}_pointwise`;
+  }
+}
 
 /** The 35 backbone and extra convolutions, in order (reference §2). */
-export const FACEAPI_SSD_LAYERS: readonly FaceApiConv[] = Object.freeze([
-  { scope: 'MobilenetV1/Conv2d_0_pointwise', kind: 'conv', kernel: 3, stride: 2, inChannels: 3, outChannels: 32 },
-  ...DW_CHANNELS.flatMap((c, i): FaceApiConv[] => [
-    { scope: `MobilenetV1/Conv2d_${i + 1}_depthwise`, kind: 'depthwise', kernel: 3, stride: DW_STRIDE_2.has(i + 1) ? 2 : 1, inChannels: c, outChannels: c },
-    { scope: `MobilenetV1/Conv2d_${i + 1}_pointwise`, kind: 'conv', kernel: 1, stride: 1, inChannels: c, outChannels: PW_OUT[i] },
-  ]),
-  ...[
-    [1024, 256],
-    [256, 512],
-    [512, 128],
-    [128, 256],
-    [256, 128],
-    [128, 256],
-    [256, 64],
-    [64, 128],
-  ].map(([cin, cout], i): FaceApiConv => ({ scope: `Prediction/Conv2d_${i}_pointwise`, kind: 'conv', kernel: i % 2 === 1 ? 3 : 1, stride: i % 2 === 1 ? 2 : 1, inChannels: cin, outChannels: cout })),
-]);
+export const FACEAPI_SSD_LAYERS: readonly FaceApiConv[] = Object.freeze(
+  MOBILENET_V1_SSD_LAYERS.map((l): FaceApiConv => ({ scope: faceApiScope(l), kind: l.part === 'depthwise' ? 'depthwise' : 'conv', kernel: l.kernel, stride: l.stride, inChannels: l.inChannels, outChannels: l.outChannels })),
+);
 
 export interface FaceApiHead {
   predictor: string;
@@ -92,15 +90,12 @@ export interface FaceApiHead {
   anchors: number;
 }
 
+const FEATURE_MAPS = mobileNetV1SsdFeatureMaps(FACEAPI_SSD_INPUT_SIZE);
+
 /** The six box predictors in concatenation order, at 512x512 (reference §2, "Heads"). */
-export const FACEAPI_SSD_HEADS: readonly FaceApiHead[] = Object.freeze([
-  { predictor: 'Prediction/BoxPredictor_0', source: 'MobilenetV1/Conv2d_11_pointwise', inChannels: 512, featureMap: 32, anchors: 3 },
-  { predictor: 'Prediction/BoxPredictor_1', source: 'MobilenetV1/Conv2d_13_pointwise', inChannels: 1024, featureMap: 16, anchors: 6 },
-  { predictor: 'Prediction/BoxPredictor_2', source: 'Prediction/Conv2d_1_pointwise', inChannels: 512, featureMap: 8, anchors: 6 },
-  { predictor: 'Prediction/BoxPredictor_3', source: 'Prediction/Conv2d_3_pointwise', inChannels: 256, featureMap: 4, anchors: 6 },
-  { predictor: 'Prediction/BoxPredictor_4', source: 'Prediction/Conv2d_5_pointwise', inChannels: 256, featureMap: 2, anchors: 6 },
-  { predictor: 'Prediction/BoxPredictor_5', source: 'Prediction/Conv2d_7_pointwise', inChannels: 128, featureMap: 1, anchors: 6 },
-]);
+export const FACEAPI_SSD_HEADS: readonly FaceApiHead[] = Object.freeze(
+  MOBILENET_V1_SSD_HEADS.map((h, i) => ({ predictor: `Prediction/BoxPredictor_${i}`, source: FACEAPI_SSD_LAYERS[h.layer].scope, inChannels: h.inChannels, featureMap: FEATURE_MAPS[i], anchors: h.anchors })),
+);
 
 /** (ty, tx, th, tw) -> (tx, ty, tw, th): our channel j reads face-api's channel FACEAPI_LOC_PERMUTATION[j]. */
 export const FACEAPI_LOC_PERMUTATION: readonly number[] = Object.freeze([1, 0, 3, 2]);

@@ -210,7 +210,7 @@ export function graphAttr(name: string, g: GraphProto): AttributeProto {
 export function listInitializersAsInputs(model: ModelProto): ModelProto {
   const g = graphOf(model);
   for (const t of g.initializer) {
-    g.input.push({ name: t.name, type: { tensor_type: { elem_type: t.data_type, shape: { dim: t.dims.map((d) => ({ dim_value: d })) } } } });
+    g.input.push({ name: t.name, type: { tensor_type: { elem_type: t.data_type, shape: { dim: t.dims.map((d) => ({ dim_value: d })) } } }, metadata_props: [] });
   }
   return model;
 }
