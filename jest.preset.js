@@ -15,7 +15,7 @@ module.exports = {
   moduleNameMapper: {
     '^@edge-ssd/(prng|ssd-core|ssd-pipeline|onnx-io|bn-fuse|importers|convert|model-zoo|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
     '^@edge-ssd/protos$': path.join(root, 'protos/src/index.ts'),
-    '^@edge-ssd/(ssd-core|onnx-io|importers)/testing$': path.join(root, 'libs/$1/src/testing/index.ts'),
+    '^@edge-ssd/(ssd-core|onnx-io|importers|bn-fuse|service-kit|ssd-pipeline)/testing$': path.join(root, 'libs/$1/src/testing/index.ts'),
     // An app's configuration contract, which the Kubernetes manifests are checked against.
     '^@edge-ssd/(detector|gateway)/config$': path.join(root, 'apps/$1/src/config.ts'),
   },

@@ -26,7 +26,7 @@ export interface ConvertBenchOptions {
   cliPath?: string;
 }
 
-export interface Spread {
+interface Spread {
   median: number;
   min: number;
   max: number;

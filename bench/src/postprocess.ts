@@ -5,7 +5,7 @@
 import { MOBILENET_SSD_VOC_300, SsdPostprocessor } from '@edge-ssd/ssd-core';
 import { syntheticOutputs } from '@edge-ssd/ssd-core/testing';
 
-export interface BenchCase {
+interface BenchCase {
   medianMs: number;
   p99Ms: number;
   /** (prior, class) pairs above the score threshold, background excluded. */

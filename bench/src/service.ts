@@ -117,7 +117,7 @@ export async function benchThroughput(client: SsdClient, target: 'detector' | 'g
 }
 
 /** Resident set size of a process, bytes (Linux /proc). */
-export function rssOf(pid: number): number {
+function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status);
   return kb ? Number(kb[1]) * 1024 : NaN;

@@ -30,7 +30,7 @@ layer {
 `;
 
 /** The weight layers of TINY_PROTOTXT, seeded. */
-export function tinyLayers(seed = 1): CaffeLayerData[] {
+function tinyLayers(seed = 1): CaffeLayerData[] {
   const rng = new Prng(seed);
   const rand = (n: number, lo = -1, hi = 1) => Array.from({ length: n }, () => rng.uniform(lo, hi));
   return [

@@ -19,10 +19,10 @@ export interface HarnessLimits {
   maxRssGrowthMb: number;
 }
 
-export const DEFAULT_LIMITS: HarnessLimits = { inputBudgetMs: 2000, maxRssGrowthMb: 512 };
+const DEFAULT_LIMITS: HarnessLimits = { inputBudgetMs: 2000, maxRssGrowthMb: 512 };
 
 /** A limit was exceeded: a finding raised by the harness itself. */
-export class LimitExceeded extends Error {
+class LimitExceeded extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'LimitExceeded';
@@ -54,7 +54,7 @@ function numberFromEnv(name: string, fallback: number): number {
 }
 
 /** The limits, from FUZZ_INPUT_BUDGET_MS and FUZZ_MAX_RSS_GROWTH_MB when set. */
-export function limitsFromEnv(): HarnessLimits {
+function limitsFromEnv(): HarnessLimits {
   return {
     inputBudgetMs: numberFromEnv('FUZZ_INPUT_BUDGET_MS', DEFAULT_LIMITS.inputBudgetMs),
     maxRssGrowthMb: numberFromEnv('FUZZ_MAX_RSS_GROWTH_MB', DEFAULT_LIMITS.maxRssGrowthMb),

@@ -18,13 +18,13 @@ import * as path from 'node:path';
 import { corpusFiles, CORPUS_DIR } from './targets';
 
 /** jsfuzz's command line script. */
-export const JSFUZZ_BIN = path.join(path.dirname(require.resolve('jsfuzz/package.json')), 'build', 'src', 'index.js');
+const JSFUZZ_BIN = path.join(path.dirname(require.resolve('jsfuzz/package.json')), 'build', 'src', 'index.js');
 /** The compiled targets jsfuzz runs (also when this module runs from src/ under jest). */
 export const BUILT_TARGETS_DIR = path.resolve(__dirname, '..', 'dist', 'targets');
 /** Where npm run fuzz keeps jsfuzz's working corpora and logs (git-ignored). */
-export const DEFAULT_WORK_DIR = path.resolve(__dirname, '..', '.work');
+const DEFAULT_WORK_DIR = path.resolve(__dirname, '..', '.work');
 /** Where npm run fuzz writes crash inputs (git-ignored). */
-export const DEFAULT_FINDINGS_DIR = path.resolve(__dirname, '..', 'findings');
+const DEFAULT_FINDINGS_DIR = path.resolve(__dirname, '..', 'findings');
 
 export interface FuzzOptions {
   /** Fuzzing time per target, from its first input. */

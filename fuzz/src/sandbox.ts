@@ -19,7 +19,7 @@ export interface Sandbox {
 }
 
 /** Inside files: 64 and 256 bytes of 0x01..0x7f. */
-export const INSIDE_FILES: Readonly<Record<string, number>> = { 'w.bin': 64, 'sub/w.bin': 64, 'big.bin': 256 };
+const INSIDE_FILES: Readonly<Record<string, number>> = { 'w.bin': 64, 'sub/w.bin': 64, 'big.bin': 256 };
 
 /** True when every byte is one an inside file can hold. */
 export function bytesFromInside(bytes: Uint8Array): boolean {

@@ -8,7 +8,7 @@ import { CORPUS_DIR, loadTarget, targetNames } from './targets';
 /** Largest seed: jsfuzz truncates mutated inputs to 4096 bytes, so larger seeds mutate badly. */
 export const MAX_SEED_BYTES = 4096;
 
-export function writeSeeds(names: readonly string[] = targetNames(), dir = CORPUS_DIR): string[] {
+function writeSeeds(names: readonly string[] = targetNames(), dir = CORPUS_DIR): string[] {
   const written: string[] = [];
   for (const name of names) {
     const seeds = loadTarget(name).seeds?.() ?? {};

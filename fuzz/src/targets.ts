@@ -13,7 +13,7 @@ export interface TargetModule {
 }
 
 /** targets/ next to this file: dist/targets (compiled) or src/targets (under jest). */
-export const TARGETS_DIR = path.join(__dirname, 'targets');
+const TARGETS_DIR = path.join(__dirname, 'targets');
 /** The committed seed corpora, one directory per target. */
 export const CORPUS_DIR = path.resolve(__dirname, '..', 'corpus');
 
@@ -29,7 +29,7 @@ export function targetNames(): string[] {
 }
 
 /** The file of a target: compiled .js when there is one, else the .ts source. */
-export function targetFile(name: string): string {
+function targetFile(name: string): string {
   for (const ext of ['.js', '.ts']) {
     const file = path.join(TARGETS_DIR, `${name}${ext}`);
     if (fs.existsSync(file)) return file;

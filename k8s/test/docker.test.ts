@@ -117,7 +117,10 @@ describe('docker/Dockerfile', () => {
       execFileSync('sh', ['-c', runs(stage('manifests')).replaceAll('/manifests', out)], { cwd: ROOT });
       const found: string[] = [];
       const walk = (dir: string) => {
-        for (const e of fs.readdirSync(dir, { withFileTypes: true })) (e.isDirectory() ? walk(path.join(dir, e.name)) : found.push(path.relative(out, path.join(dir, e.name))));
+        for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(path.join(dir, e.name));
+          else found.push(path.relative(out, path.join(dir, e.name)));
+        }
       };
       walk(out);
       const expected = ['.npmrc', 'package-lock.json', 'package.json', ...[...workspaces().keys()].map((d) => `${d}/package.json`)];

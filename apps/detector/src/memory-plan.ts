@@ -15,11 +15,11 @@ export interface MemoryPlan {
   pixelBytes: number;
 }
 
-export const HEADROOM = 0.2;
+const HEADROOM = 0.2;
 /** Below this a detector could hold too few images to keep its workers busy. */
-export const MIN_PIXEL_BUDGET = 48 * MiB;
+const MIN_PIXEL_BUDGET = 48 * MiB;
 
-export class MemoryPlanError extends Error {
+class MemoryPlanError extends Error {
   override readonly name = 'MemoryPlanError';
 }
 

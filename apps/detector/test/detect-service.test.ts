@@ -15,7 +15,8 @@ import { DynamicBatcher, type BatcherLimits } from '../src/batching/dynamic-batc
 import { modelInfo } from '../src/model/model-info';
 import { createDetectService, type DetectServiceDeps } from '../src/service/detect-service';
 import type { InferenceItem } from '../src/worker/protocol';
-import { PRIOR_BOX, TINY_SPEC, writeTinySsdModel } from './support/tiny-ssd';
+import { PRIOR_BOX, TINY_SPEC, writeTinySsdModel } from '@edge-ssd/ssd-pipeline/testing';
+import { until } from '@edge-ssd/service-kit/testing';
 
 const { Detector } = loadSsdPackage();
 const MAX_BATCH = 4;
@@ -111,10 +112,6 @@ const detect = (d: RunningDetector, request: DetectRequestInit, deadlineMs = 20_
 const statuses = (response: DetectResponse) => response.results.map((r) => [r.id, r.status!.code, r.status!.message]);
 const labels = (response: DetectResponse) => response.results.map((r) => r.detections.map((d) => d.label));
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!condition()) throw new Error(`timed out waiting until ${what}`);
-}
 
 describe('Detect', () => {
   it('answers every image in request order with its id, size and detections, and names the model', async () => {

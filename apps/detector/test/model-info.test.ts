@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { MOBILENET_SSD_VOC_300 } from '@edge-ssd/ssd-core';
 import { loadModel } from '@edge-ssd/ssd-pipeline';
 import { modelInfo } from '../src/model/model-info';
-import { TINY_SPEC, writeTinySsdModel } from './support/tiny-ssd';
+import { TINY_SPEC, writeTinySsdModel } from '@edge-ssd/ssd-pipeline/testing';
 
 let dir: string;
 beforeAll(() => {

@@ -12,7 +12,7 @@ import { SsdSession } from '@edge-ssd/ssd-pipeline';
 import { DynamicBatcher } from '../src/batching/dynamic-batcher';
 import { InferencePool } from '../src/worker/pool';
 import type { InferenceItem, WorkerSettings } from '../src/worker/protocol';
-import { PRIOR_BOX, solidImage, TINY_SPEC, writeTinySsdModel } from './support/tiny-ssd';
+import { PRIOR_BOX, solidImage, TINY_SPEC, writeTinySsdModel } from '@edge-ssd/ssd-pipeline/testing';
 
 const MODEL = path.resolve(__dirname, '..', '..', '..', 'models', 'mobilenet-ssd-voc-300.onnx');
 const open = { deadline: Infinity, isCancelled: () => false };

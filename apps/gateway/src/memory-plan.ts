@@ -14,7 +14,7 @@ export interface GatewayMemoryPlan {
   requestBytes: number;
 }
 
-export const HEADROOM = 0.2;
+const HEADROOM = 0.2;
 /**
  * Bytes a Detect call pins per byte of its message, measured (4 concurrent requests of 7.2 MB held
  * 81 MB of buffers, a major collection freeing none of it): the message itself (its images stay
@@ -23,7 +23,7 @@ export const HEADROOM = 0.2;
  */
 export const REQUEST_FACTOR = 4;
 
-export class MemoryPlanError extends Error {
+class MemoryPlanError extends Error {
   override readonly name = 'MemoryPlanError';
 }
 

@@ -6,6 +6,7 @@ import { loadSsdPackage, type DetectRequest, type DetectResponse, type GatewayCl
 import { addOperationalServices, bindServer, createLogger, grpcError, unary } from '@edge-ssd/service-kit';
 import { backoffMs, chunk, Dispatcher, type RetryPolicy } from '../src/service/dispatch';
 import { DetectorSet } from '../src/upstream/detector-set';
+import { until } from '@edge-ssd/service-kit/testing';
 
 /** The gateway's log: where detector addresses and upstream details go instead of the client. */
 const logLines: string[] = [];
@@ -28,22 +29,12 @@ const servers: Array<{ close(): void }> = [];
 /** Every dispatch the fronts started, settled: once these are, no attempt can start any more. */
 const dispatches: Array<Promise<unknown>> = [];
 
-/** Waits (bounded) until `condition` holds: for effects that cross the network. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!condition()) throw new Error(`timed out waiting until ${what}`);
-}
 
-async function fakeDetector(behaviour: Behaviour): Promise<FakeDetector> {
-  const server = new grpc.Server();
-  addOperationalServices(server, definition, ['ssd.v1.Detector']).set('SERVING');
-  const calls: FakeDetector['calls'] = [];
-  server.addService(Detector.service, {
+/** Handlers of a service whose Detect answers with `detect`; GetModelInfo is not implemented. */
+function detectOnly(detect: (call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>) => Promise<DetectResponse>): grpc.UntypedServiceImplementation {
+  return {
     Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
-      const record = { ids: call.request.images.map((i) => i.id), cancelled: false };
-      calls.push(record);
-      call.once('cancelled', () => (record.cancelled = true));
-      behaviour(call.request, call).then(
+      detect(call).then(
         (response) => callback(null, response),
         (error: grpc.ServiceError) => callback(error),
       );
@@ -51,7 +42,19 @@ async function fakeDetector(behaviour: Behaviour): Promise<FakeDetector> {
     GetModelInfo(_call: unknown, callback: grpc.sendUnaryData<unknown>) {
       callback(grpcError(grpc.status.UNIMPLEMENTED, 'no'));
     },
-  });
+  };
+}
+
+async function fakeDetector(behaviour: Behaviour): Promise<FakeDetector> {
+  const server = new grpc.Server();
+  addOperationalServices(server, definition, ['ssd.v1.Detector']).set('SERVING');
+  const calls: FakeDetector['calls'] = [];
+  server.addService(Detector.service, detectOnly((call) => {
+    const record = { ids: call.request.images.map((i) => i.id), cancelled: false };
+    calls.push(record);
+    call.once('cancelled', () => (record.cancelled = true));
+    return behaviour(call.request, call);
+  }));
   const port = await bindServer(server, '127.0.0.1:0');
   const fake = { address: `127.0.0.1:${port}`, calls, close: () => server.forceShutdown() };
   servers.push(fake);
@@ -67,19 +70,12 @@ async function front(detectors: FakeDetector[], chunkSize = 2, retry = policy): 
   for (let i = 0; i < 200 && set.healthyCount < detectors.length; i++) await new Promise((r) => setTimeout(r, 10));
   const dispatcher = new Dispatcher(set, chunkSize, retry, log);
   const server = new grpc.Server();
-  server.addService(Gateway.service, {
-    Detect(call: grpc.ServerUnaryCall<DetectRequest, DetectResponse>, callback: grpc.sendUnaryData<DetectResponse>) {
-      const deadline = call.getDeadline();
-      const dispatched = dispatcher.detect(call.request, { deadline: deadline instanceof Date ? deadline.getTime() : deadline, parent: call }).then(
-        (response) => callback(null, response),
-        (error: grpc.ServiceError) => callback(error),
-      );
-      dispatches.push(dispatched);
-    },
-    GetModelInfo(_call: unknown, callback: grpc.sendUnaryData<unknown>) {
-      callback(grpcError(grpc.status.UNIMPLEMENTED, 'no'));
-    },
-  });
+  server.addService(Gateway.service, detectOnly((call) => {
+    const deadline = call.getDeadline();
+    const dispatched = dispatcher.detect(call.request, { deadline: deadline instanceof Date ? deadline.getTime() : deadline, parent: call });
+    dispatches.push(dispatched.catch(() => undefined));
+    return dispatched;
+  }));
   const port = await bindServer(server, '127.0.0.1:0');
   const client = new Gateway(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   servers.push({ close: () => (client.close(), set.close(), server.forceShutdown()) });

@@ -32,7 +32,7 @@ function failureLine(err: unknown): string {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...args] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help' || args.includes('--help') || args.includes('-h')) {
     console[command === undefined ? 'error' : 'log'](USAGE);
     return command === undefined ? 2 : 0;
   }

@@ -6,15 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type AttributeProto, type ModelProto, ModelValidationError, OnnxDecodeError, decodeModel, encodeModel, inspectModel, validateModel } from '@edge-ssd/onnx-io';
-import { CaffeImportError, importCaffe } from '@edge-ssd/importers';
+import { CaffeImportError, MAX_SSD_CLASSES, importCaffe } from '@edge-ssd/importers';
 import { MAX_VERIFY_INPUT_ELEMENTS, foldBatchNorm, verifyFold } from '@edge-ssd/bn-fuse';
 import { tinySsdNet, writeCaffemodel } from '@edge-ssd/importers/testing';
 import { convBnModel, producerBnModel, tempDir } from '@edge-ssd/onnx-io/testing';
 import { type CliRun, listDir, runCli } from './helpers';
 
 const BEYOND_2_53 = 2n ** 62n;
-/** The Caffe importer's cap on DetectionOutput num_classes (importers' MAX_SSD_CLASSES). */
-const MAX_SSD_CLASSES = 100_000;
 
 const cli = (...args: string[]): CliRun => runCli(args);
 
@@ -86,6 +84,7 @@ describe('sizes declared for free', () => {
     const fixture = tinySsdNet();
     const weights = writeCaffemodel(fixture.layers);
     const prototxt = fixture.prototxt.replace(/num_classes: \d+/, 'num_classes: 2147483647');
+    expect(MAX_SSD_CLASSES).toBe(100000);
     expect(() => importCaffe(prototxt, weights)).toThrow(CaffeImportError);
     expect(() => importCaffe(prototxt, weights)).toThrow(/num_classes 2147483647 is more than the 100000 this importer accepts/);
     // The CLI: exit 2, one line, nothing written.

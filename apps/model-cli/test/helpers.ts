@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export const CLI = path.resolve(__dirname, '../dist/main.js');
+const CLI = path.resolve(__dirname, '../dist/main.js');
 
 export interface CliRun {
   status: number | null;

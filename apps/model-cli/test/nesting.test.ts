@@ -42,15 +42,7 @@ function wrapped(fields: readonly number[], inner: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
 
 /** A ModelProto (IR 8, opset 17) whose graph nests `levels` subgraphs: node > attribute > graph. */
 function nestedModelBytes(levels: number): Uint8Array {

@@ -1,6 +1,6 @@
 // docker/Dockerfile as data: its global ARGs and its stages with their instructions (line
 // continuations joined, comments dropped). Enough to check the file and to run what an image runs.
-export interface Instruction {
+interface Instruction {
   op: string;
   args: string;
 }

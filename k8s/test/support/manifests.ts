@@ -17,7 +17,7 @@ export interface K8sObject {
   [key: string]: unknown;
 }
 
-export interface Probe {
+interface Probe {
   grpc?: { port: number; service?: string };
   httpGet?: unknown;
   tcpSocket?: unknown;
@@ -28,7 +28,7 @@ export interface Probe {
   initialDelaySeconds?: number;
 }
 
-export interface Resources {
+interface Resources {
   requests?: Record<string, string | number>;
   limits?: Record<string, string | number>;
 }
@@ -62,7 +62,7 @@ export interface LabelSelector {
   matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
 }
 
-export interface PodSpec {
+interface PodSpec {
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
   terminationGracePeriodSeconds?: number;
@@ -96,7 +96,7 @@ export interface Deployment extends K8sObject {
   };
 }
 
-export interface ServicePort {
+interface ServicePort {
   name?: string;
   port: number;
   targetPort?: number | string;
@@ -107,13 +107,13 @@ export interface Service extends K8sObject {
   spec: { clusterIP?: string; type?: string; selector?: Record<string, string>; ports: ServicePort[]; publishNotReadyAddresses?: boolean };
 }
 
-export interface NetworkPolicyPeer {
+interface NetworkPolicyPeer {
   podSelector?: LabelSelector;
   namespaceSelector?: LabelSelector;
   ipBlock?: unknown;
 }
 
-export interface NetworkPolicyRule {
+interface NetworkPolicyRule {
   from?: NetworkPolicyPeer[];
   to?: NetworkPolicyPeer[];
   ports?: Array<{ port?: number | string; protocol?: string }>;

@@ -23,7 +23,7 @@ import { FOLD_PRODUCERS, FoldProducer } from './fold-producers';
 import { Scope, makeScope, subgraphScopes, unreachableBatchNorms } from './match';
 import { RewriteContext, applyFold, cloneForRewrite, finishScope, fuseTensors } from './rewrite';
 
-export interface FoldedBatchNorm {
+interface FoldedBatchNorm {
   /** The BN node's name (or a description from its output when unnamed). */
   batchNorm: string;
   /** The subgraph holding the BN (e.g. "If 'branchy' then_branch"); absent for the main graph. */
@@ -37,7 +37,7 @@ export interface FoldedBatchNorm {
   bias: { from: string | null; to: string };
 }
 
-export interface LeftBatchNorm {
+interface LeftBatchNorm {
   batchNorm: string;
   graph?: string;
   code: LeaveCode;

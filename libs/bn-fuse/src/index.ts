@@ -1,7 +1,17 @@
 // @edge-ssd/bn-fuse: BatchNormalization folding as a pass over an onnx-io model, the fold's
 // arithmetic as a pure function on typed arrays, and the verification of a fold (onnxruntime runs
 // the model before and after the pass on the same random inputs).
-export { type FoldOptions, type FoldReport, type FoldResult, type FoldedBatchNorm, type LeftBatchNorm, foldBatchNorm } from './fold';
+export {
+  type FoldOptions,
+  type FoldReport,
+  type FoldResult,
+  foldBatchNorm,
+} from './fold';
 export { type LeaveCode } from './eligibility';
-export { type BiasLayout, type ChannelFold, type ChannelFoldInput, type ChannelLayout, type FoldProblem, foldChannels } from './fold-math';
-export { type OutputComparison, type VerifyOptions, type VerifyResult, DEFAULT_ATOL, DEFAULT_RTOL, MAX_VERIFY_INPUT_ELEMENTS, verifyFold } from './verify';
+export {
+  type VerifyResult,
+  DEFAULT_ATOL,
+  DEFAULT_RTOL,
+  MAX_VERIFY_INPUT_ELEMENTS,
+  verifyFold,
+} from './verify';

@@ -28,7 +28,7 @@ export interface VerifyOptions {
   reference?: ModelProto;
 }
 
-export interface OutputComparison {
+interface OutputComparison {
   name: string;
   shape: number[];
   /** onnxruntime element type of the output (float32, float16, ...). */

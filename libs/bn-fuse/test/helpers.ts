@@ -33,7 +33,7 @@ export async function runOrt(bytes: Uint8Array, feeds: Record<string, ort.Tensor
 /**
  * A test that runs onnx.checker (OnnxChecker.run() returns 0 instead of checking when python3-onnx
  * is missing). Decided when the test is defined, so that jest reports it: skipped when the package
- * is missing and BN_FUSE_SKIP_ONNX_CHECKER=1; failing with the install hint when it is missing
+ * is missing and SSD_SKIP_ONNX_CHECKER=1; failing with the install hint when it is missing
  * without that opt-out; run otherwise.
  */
 export function itWithOnnxChecker(name: string, fn: () => void): void {

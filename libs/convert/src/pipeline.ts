@@ -56,7 +56,7 @@ export interface ModelSummary {
   opCounts: Record<string, number>;
 }
 
-export interface ConvertTimings {
+interface ConvertTimings {
   readMs: number;
   importMs: number;
   foldMs: number;

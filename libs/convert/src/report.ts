@@ -58,7 +58,7 @@ function verifyLines(r: ConvertResult): string[] {
     `verify: ${v.ok ? 'OK' : 'FAILED'}: max abs error ${v.maxAbsError.toExponential(2)}, max rel error ${v.maxRelError.toExponential(2)} (rtol ${num(v.rtol)}, atol ${num(v.atol)}; before vs after in onnxruntime, optimizations disabled, random ${shapes})`,
   ];
   if (v.error) lines.push(`  error: ${v.error}`);
-  for (const o of v.outputs) lines.push(`  ${o.name} [${o.shape.join(',')}]: max abs ${o.maxAbsError.toExponential(2)}, max rel ${o.maxRelError.toExponential(2)}, ${(o.worstToleranceRatio * 100).toFixed(0)}% of tolerance`);
+  for (const o of v.outputs) lines.push(`  ${o.name} [${o.shape.join(',')}]: max abs ${o.maxAbsError.toExponential(2)}, max rel ${o.maxRelError.toExponential(2)}, ${Number.isFinite(o.worstToleranceRatio) ? `${(o.worstToleranceRatio * 100).toFixed(0)}% of tolerance` : 'over a zero tolerance'}`);
   return lines;
 }
 

@@ -6,12 +6,10 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type ModelProto, type StagedOutput, ExternalDataReader, decodeModel, externalLocation, isExternalTensor, stageOutput } from '@edge-ssd/onnx-io';
+import { type CommitStep, type ModelProto, type StagedOutput, ExternalDataReader, decodeModel, externalLocation, isExternalTensor, stageOutput } from '@edge-ssd/onnx-io';
 import { convBnModel, tempDir, writeExternalModel } from '@edge-ssd/onnx-io/testing';
 import { type ConvertOptions, VerificationFailedError, convert, openOnnxFile } from '../src';
 
-/** The steps commit() reports to its afterStep callback (onnx-io's CommitStep, not exported). */
-type CommitStep = Parameters<NonNullable<Parameters<StagedOutput['commit']>[1]>>[0];
 
 /** Converts an ONNX file as `model convert --input` does. */
 function convertFile(input: string, output: string, options?: ConvertOptions) {

@@ -1,7 +1,7 @@
 // Models built by another tool: test/fixtures/make_models.py writes them with python3-onnx's
 // onnx.helper (Debian's /usr/bin/python3), the converter folds and verifies each one from its file
 // (openOnnxFile + convert: the pipeline of `model convert --input`), and onnx.checker (full_check)
-// accepts every output. Needs python3-onnx; with BN_FUSE_SKIP_ONNX_CHECKER=1 and the package
+// accepts every output. Needs python3-onnx; with SSD_SKIP_ONNX_CHECKER=1 and the package
 // missing, the whole file is reported as skipped.
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -22,7 +22,7 @@ interface Fixture {
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'make_models.py');
 // Decided when the tests are defined, so that jest reports them as skipped (it throws, failing the
-// file, when python3-onnx is missing and BN_FUSE_SKIP_ONNX_CHECKER is not set).
+// file, when python3-onnx is missing and SSD_SKIP_ONNX_CHECKER is not set).
 const available = pythonOnnxAvailable();
 const describeOnnx = available ? describe : describe.skip;
 

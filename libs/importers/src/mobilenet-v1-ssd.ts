@@ -9,7 +9,7 @@
  * stem: the first convolution; depthwise / pointwise: the halves of block `block` (1..13);
  * reduce / expand: the halves of extra layer `block` (1..4).
  */
-export type MobileNetV1Part = 'stem' | 'depthwise' | 'pointwise' | 'reduce' | 'expand';
+type MobileNetV1Part = 'stem' | 'depthwise' | 'pointwise' | 'reduce' | 'expand';
 
 export interface MobileNetV1Conv {
   part: MobileNetV1Part;
@@ -85,7 +85,7 @@ export const MOBILENET_V1_SSD_HEADS: readonly MobileNetV1Head[] = Object.freeze(
  * convolution the output ceil(in / 2): Caffe with pad 1 (floor((in - 1) / 2) + 1) and TF with
  * 'SAME' padding alike.
  */
-export function mobileNetV1SsdSizes(inputSize: number): number[] {
+function mobileNetV1SsdSizes(inputSize: number): number[] {
   let size = inputSize;
   return MOBILENET_V1_SSD_LAYERS.map((l) => (size = Math.ceil(size / l.stride)));
 }

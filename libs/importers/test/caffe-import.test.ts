@@ -1,12 +1,12 @@
 // Mapping a Caffe net to ONNX, checked structurally and numerically in onnxruntime against direct
-// float64 evaluations of Caffe's formulas (the OpenCV comparisons are in caffe-opencv.test.ts).
+// float64 evaluations of Caffe's formulas (the OpenCV comparisons are in
+// libs/convert/test/caffe-opencv.test.ts).
 import * as ort from 'onnxruntime-node';
 import { specFromMetadata } from '@edge-ssd/ssd-core';
-import { CaffeImportError, ImportCaffeOptions, importCaffe } from '@edge-ssd/importers';
-import { CaffeLayerData, writeCaffemodel } from '@edge-ssd/importers/testing';
 import { encodeModel, inspectModel, readTensorFloat64 } from '@edge-ssd/onnx-io';
 import { foldBatchNorm } from '@edge-ssd/bn-fuse';
-import { LayerText, inputHeader, layerText, tinySsdNet } from '@edge-ssd/importers/testing';
+import { CaffeImportError, type ImportCaffeOptions, SUPPORTED_CAFFE_LAYERS, importCaffe } from '../src';
+import { type CaffeLayerData, type LayerText, inputHeader, layerText, tinySsdNet, writeCaffemodel } from '../src/testing';
 
 function netText(layers: LayerText[], header = inputHeader('data', [1, 2, 4, 4])): string {
   return `${header}\n${layers.map(layerText).join('\n')}\n`;
@@ -254,6 +254,54 @@ describe('net structure', () => {
     expect(importError([CONV, { name: 'p', type: 'Pooling', bottom: ['conv'], top: ['p'], params: 'pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 }' }], [convWeights()])).toBe(
       "net.prototxt:16: layer 'p' (Pooling): average pooling with padding whose last window reaches past the padding (ceil rounding) is not supported",
     );
+  });
+});
+
+describe('layer handlers', () => {
+  it('map exactly these Caffe types, each once, and the refusal of any other type lists them', () => {
+    expect(SUPPORTED_CAFFE_LAYERS).toEqual([
+      'Input',
+      'Convolution',
+      'Deconvolution',
+      'BatchNorm',
+      'Scale',
+      'ReLU',
+      'Sigmoid',
+      'TanH',
+      'Pooling',
+      'LRN',
+      'InnerProduct',
+      'Eltwise',
+      'Concat',
+      'Permute',
+      'Flatten',
+      'Reshape',
+      'Softmax',
+      'Dropout',
+      'Split',
+      'PriorBox',
+      'DetectionOutput',
+    ]);
+    expect(importError([CONV, { name: 'x', type: 'Swish', bottom: ['conv'], top: ['x'] }], [convWeights()])).toBe(
+      `net.prototxt:16: layer 'x' has type 'Swish', which the Caffe importer does not support (supported: ${SUPPORTED_CAFFE_LAYERS.join(', ')})`,
+    );
+  });
+
+  it('count the layers that add no node: merged BatchNorms, PriorBox and its Concat, DetectionOutput, Split, Dropout, an identity Permute', () => {
+    const tiny = tinySsdNet();
+    // 3 BatchNorms merged into their Scales, 2 PriorBox, the Concat of priors, the DetectionOutput.
+    expect(importCaffe(tiny.prototxt, writeCaffemodel(tiny.layers)).summary).toMatchObject({ noNode: 7, batchNormScalePairs: 3 });
+    const { summary } = importNet(
+      [
+        CONV,
+        { name: 'split', type: 'Split', bottom: ['conv'], top: ['a', 'b'] },
+        { name: 'drop', type: 'Dropout', bottom: ['a'], top: ['a'] },
+        { name: 'same', type: 'Permute', bottom: ['b'], top: ['same'], params: 'permute_param { order: 0 order: 1 }' },
+        { name: 'sum', type: 'Eltwise', bottom: ['a', 'same'], top: ['sum'] },
+      ],
+      [convWeights()],
+    );
+    expect(summary).toMatchObject({ noNode: 3, layers: 5 });
   });
 });
 

@@ -1,10 +1,11 @@
 // The Caffe readers on their own: prototxt (protobuf text format) and caffemodel (binary wire
 // format), including the writer the other tests use to make caffemodels.
 import * as protobuf from 'protobufjs';
-import { CaffeImportError, PrototxtSyntaxError, parsePrototxt, readCaffemodel } from '@edge-ssd/importers';
-import { writeCaffemodel } from '@edge-ssd/importers/testing';
-import { NetParameterMsg, lineOf } from '../src/caffe'; // FIXME
 import { DEFAULT_IR_VERSION, DEFAULT_OPSET, GraphBuilder, encodeModel } from '@edge-ssd/onnx-io';
+import { CaffeImportError, PrototxtSyntaxError, parsePrototxt, readCaffemodel } from '../src';
+import { lineOf } from '../src/caffe/prototxt';
+import type { NetParameterMsg } from '../src/caffe/types';
+import { writeCaffemodel } from '../src/testing';
 
 function syntaxError(text: string): PrototxtSyntaxError {
   try {

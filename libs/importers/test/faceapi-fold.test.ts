@@ -9,11 +9,12 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { SsdSpec } from '@edge-ssd/ssd-core';
-import { FACEAPI_BN_EPSILON, TfjsWeights, readTfjsWeights } from '@edge-ssd/importers';
-import { FoldReport, foldBatchNorm } from '@edge-ssd/bn-fuse';
+import { type FoldReport, foldBatchNorm } from '@edge-ssd/bn-fuse';
 import { Prng } from '@edge-ssd/prng';
 import { encodeModel } from '@edge-ssd/onnx-io';
-import { buildFaceApiSsd } from '../src'; // FIXME
+import { FACEAPI_BN_EPSILON, type TfjsWeights, readTfjsWeights } from '../src';
+import { maxAbsDiff } from '../src/testing';
+import { buildFaceApiSsd } from '../src/tfjs/faceapi-ssd';
 import {
   ASTRONAUT,
   FACEAPI_DIR,
@@ -25,7 +26,6 @@ import {
   detectorBlob,
   loadImage,
   matchDetections,
-  maxAbsDiff,
   photosAvailable,
   postprocess,
   runRaw,

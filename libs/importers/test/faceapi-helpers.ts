@@ -19,11 +19,11 @@ export const ASTRONAUT = '/usr/lib/python3/dist-packages/skimage/data/astronaut.
 /** A group photo shipped in the face-api npm package (referenced, never copied: no photo licence). */
 export const FACEAPI_SAMPLE = path.join(FACEAPI_DIR, 'demo', 'sample1.jpg');
 
-/** Photos must exist unless BN_FUSE_SKIP_FACE_PHOTOS=1 (then the photo tests are skipped). */
+/** Photos must exist unless SSD_SKIP_FACE_PHOTOS=1 (then the photo tests are skipped). */
 export function photosAvailable(): boolean {
   if (fs.existsSync(ASTRONAUT)) return true;
-  if (process.env.BN_FUSE_SKIP_FACE_PHOTOS === '1') return false;
-  throw new Error(`${ASTRONAUT} not found: install python3-skimage (apt-get install -y python3-skimage) or set BN_FUSE_SKIP_FACE_PHOTOS=1`);
+  if (process.env.SSD_SKIP_FACE_PHOTOS === '1') return false;
+  throw new Error(`${ASTRONAUT} not found: install python3-skimage (apt-get install -y python3-skimage) or set SSD_SKIP_FACE_PHOTOS=1`);
 }
 
 /** Drops tfjs' one-time "install tfjs-node to speed things up" console hint; other warnings pass. */
@@ -50,7 +50,7 @@ export interface ImageBox {
   ymax: number;
 }
 
-export function iou(a: ImageBox, b: ImageBox): number {
+function iou(a: ImageBox, b: ImageBox): number {
   const iw = Math.min(a.xmax, b.xmax) - Math.max(a.xmin, b.xmin);
   const ih = Math.min(a.ymax, b.ymax) - Math.max(a.ymin, b.ymin);
   if (iw <= 0 || ih <= 0) return 0;
@@ -126,13 +126,6 @@ export function postprocess(spec: SsdSpec, raw: RawOutputs, image: { width: numb
 
 export async function detect(session: ort.InferenceSession, spec: SsdSpec, image: PixelImage): Promise<ImageBox[]> {
   return postprocess(spec, await runRaw(session, spec, detectorBlob(image, spec.input)), image);
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 export function describeBoxes(boxes: readonly ImageBox[]): string {

@@ -1,18 +1,34 @@
 // The face-api importer: tfjs manifest reading and dequantisation (bit for bit against tfjs' own
-// decodeWeights), the anchors, the ONNX graph (pads, epsilon, head permutations, the spec), the
-// ONNX reference checker, prepareFaceModel and the CLI.
-import { spawnSync } from 'node:child_process';
+// decodeWeights), the anchors, the ONNX graph (pads, epsilon, head permutations, the spec), and the
+// front end importFaceApi (provenance, pinning, determinism, the ONNX reference checker). The
+// command line around it: apps/model-cli/test/import-tfjs-cli.test.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SSD_SPEC_METADATA_KEY, SsdPostprocessor, parseSsdSpec } from '@edge-ssd/ssd-core';
-import { FACEAPI_BN_EPSILON, FACEAPI_SSD_SHA256, TfjsImportError, TfjsWeights, decodeTfjsWeights, readTfjsWeights } from '@edge-ssd/importers';
-import { ModelProto, NodeProto, decodeModel, encodeModel, inspectModel, int64ToNumber, readTensorFloat64 } from '@edge-ssd/onnx-io';
-import { FACEAPI_INPUT_SCALE_CORRECTION, FACEAPI_SSD_HEADS, FACEAPI_SSD_LAYERS, FACEAPI_SSD_PRIOR_COUNT, FACE_MODEL_FILE, TfjsWeightSpec, buildFaceApiSsd, faceApiPriorTable, importFaceApiSsd, prepareFaceModel, tfSamePadding } from '../src'; // FIXME
+import { foldBatchNorm } from '@edge-ssd/bn-fuse';
+import { type ModelProto, type NodeProto, encodeModel, inspectModel, int64ToNumber, readTensorFloat64 } from '@edge-ssd/onnx-io';
 import { OnnxChecker, pythonOnnxAvailable, tempDir } from '@edge-ssd/onnx-io/testing';
-import { CLI } from './helpers'; // FIXME
+import {
+  FACEAPI_BN_EPSILON,
+  FACEAPI_SSD_SHA256,
+  FACE_VERIFY_ATOL,
+  FACE_VERIFY_RTOL,
+  type ImportedModel,
+  TfjsImportError,
+  type TfjsWeights,
+  decodeTfjsWeights,
+  defaultFaceApiManifestPath,
+  importFaceApi,
+  readTfjsWeights,
+} from '../src';
+import { FACEAPI_INPUT_SCALE_CORRECTION, FACEAPI_SSD_HEADS, FACEAPI_SSD_LAYERS, FACEAPI_SSD_PRIOR_COUNT, buildFaceApiSsd, faceApiPriorTable, tfSamePadding } from '../src/tfjs/faceapi-ssd';
+import type { TfjsWeightSpec } from '../src/tfjs/weights';
 import { FACEAPI_BIN, FACEAPI_MANIFEST, silenceTfjsNodeHint } from './faceapi-helpers';
 
+// Chosen when the tests are defined, so that jest reports the check as skipped (it throws, failing
+// the file, when python3-onnx is missing and SSD_SKIP_ONNX_CHECKER is not set).
+const itOnnx = pythonOnnxAvailable() ? it : it.skip;
 
 function initializer(model: ModelProto, name: string): Float64Array {
   const t = model.graph?.initializer.find((i) => i.name === name);
@@ -30,11 +46,6 @@ function attr(node: NodeProto, name: string): number[] | number | undefined {
 
 function bits(values: ArrayLike<number>): string {
   return Buffer.from(Float32Array.from(values).buffer).toString('hex');
-}
-
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('tfjs weights reader', () => {
@@ -382,102 +393,75 @@ describe('face-api ONNX graph', () => {
   });
 });
 
-describe('prepareFaceModel, the ONNX checker and the CLI', () => {
-  let dirA: string;
-  let dirB: string;
-  let fused: Buffer;
-
-  beforeAll(async () => {
-    dirA = path.join(tempDir('faceapi-prepare'), 'models', 'nested');
-    dirB = tempDir('faceapi-prepare');
-    const [a, b] = [await prepareFaceModel(dirA), await prepareFaceModel(dirB)];
-    expect(a).toEqual({ modelPath: path.join(dirA, FACE_MODEL_FILE), created: true });
-    expect(b.created).toBe(true);
-    fused = fs.readFileSync(a.modelPath);
-  }, 60000);
+describe('importFaceApi', () => {
+  let imported: ImportedModel;
+  let bytes: Uint8Array;
+  let dir: string;
+  beforeAll(() => {
+    imported = importFaceApi(FACEAPI_MANIFEST);
+    bytes = encodeModel(imported.model);
+    dir = tempDir('faceapi-import');
+  });
   afterAll(() => {
-    for (const d of [dirA && path.dirname(path.dirname(dirA)), dirB]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes the fused model, byte-identical every time, and leaves an existing one alone', async () => {
-    expect(fs.readdirSync(dirA)).toEqual([FACE_MODEL_FILE]);
-    expect(fs.readFileSync(path.join(dirB, FACE_MODEL_FILE)).equals(fused)).toBe(true);
-    const info = inspectModel(fused);
-    expect(info.batchNormCount).toBe(0);
-    expect(info.nodeCount).toBe(109);
-    expect(info.metadata[SSD_SPEC_METADATA_KEY]).toContain('"faceapi-ssd-mobilenetv1-512"');
-    expect(info.metadata['faceapi.source']).toContain('@vladmandic/face-api@1.7.15');
-    expect(info.metadata['faceapi.license']).toMatch(/MIT.*Apache-2\.0.*WIDER FACE/);
-    const before = fs.statSync(path.join(dirA, FACE_MODEL_FILE)).mtimeMs;
-    expect(await prepareFaceModel(dirA)).toEqual({ modelPath: path.join(dirA, FACE_MODEL_FILE), created: false });
-    expect(fs.statSync(path.join(dirA, FACE_MODEL_FILE)).mtimeMs).toBe(before);
+  /** The pinned files copied into `name` under `dir`; `edit` may change the manifest text. */
+  function copyWeights(name: string, edit: (manifest: string) => string = (m) => m): string {
+    const target = path.join(dir, name);
+    fs.mkdirSync(target);
+    fs.copyFileSync(FACEAPI_BIN, path.join(target, path.basename(FACEAPI_BIN)));
+    const manifest = path.join(target, path.basename(FACEAPI_MANIFEST));
+    fs.writeFileSync(manifest, edit(fs.readFileSync(FACEAPI_MANIFEST, 'utf8')));
+    return manifest;
+  }
+
+  it('finds the installed @vladmandic/face-api manifest', () => {
+    expect(defaultFaceApiManifestPath()).toBe(FACEAPI_MANIFEST);
   });
 
-  it('refuses a manifest that is not the pinned face-api 1.7.15 one', async () => {
-    const dir = tempDir('faceapi-unpinned');
-    try {
-      fs.copyFileSync(FACEAPI_BIN, path.join(dir, 'ssd_mobilenetv1_model.bin'));
-      const manifest = fs.readFileSync(FACEAPI_MANIFEST, 'utf8');
-      fs.writeFileSync(path.join(dir, 'ssd_mobilenetv1_model-weights_manifest.json'), `${manifest}\n`);
-      await expect(prepareFaceModel(path.join(dir, 'out'), { manifestPath: path.join(dir, 'ssd_mobilenetv1_model-weights_manifest.json') })).rejects.toThrow(/is not @vladmandic\/face-api@1\.7\.15's SSD-MobileNetV1/);
-      expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  it('returns the unfolded graph (13 BatchNormalization) with what it read: files, pinned sha256, tensor counts, face tolerances', () => {
+    expect(inspectModel(bytes).batchNormCount).toBe(13);
+    expect(imported.provenance.source).toBe(FACEAPI_MANIFEST);
+    expect(imported.provenance.files).toEqual([FACEAPI_MANIFEST, FACEAPI_BIN]);
+    expect(imported.provenance.lines).toEqual([
+      'tfjs: 151 tensors (150 uint8, 1 float32), 5616957 bytes in 1 shard(s); sha256 = @vladmandic/face-api@1.7.15',
+      "graph: faceapi-ssd-mobilenetv1-512, BatchNormalization epsilon float32(1e-3) as face-api's",
+    ]);
+    expect(imported.provenance.details).toMatchObject({ format: 'tfjs', manifestPath: FACEAPI_MANIFEST, pinned: true, tensorCount: 151, storedAs: { uint8: 150, float32: 1 } });
+    expect(imported.provenance.tolerance).toEqual({ rtol: FACE_VERIFY_RTOL, atol: FACE_VERIFY_ATOL });
+    const meta = inspectModel(bytes).metadata;
+    expect(meta['faceapi.source']).toMatch(/^@vladmandic\/face-api@1\.7\.15 model\/ \(ssd_mobilenetv1_model-weights_manifest\.json sha256:888f744d.*, ssd_mobilenetv1_model\.bin sha256:2835640602/);
+    expect(meta['faceapi.license']).toMatch(/MIT.*Apache-2\.0.*WIDER FACE/);
   });
 
-  it('the unfused and the fused model pass onnx.checker.check_model(full_check=True)', async () => {
-    if (!pythonOnnxAvailable()) return;
-    const result = await importFaceApiSsd(FACEAPI_MANIFEST, { verify: false });
-    expect(Buffer.from(result.bytes).equals(fused)).toBe(true);
+  it('is a function of the file bytes alone: the same model from the same files in another directory', () => {
+    const again = importFaceApi(copyWeights('copy'), { requirePinned: true });
+    expect(Buffer.from(encodeModel(again.model)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('folds into the 109 nodes of the built-in face model, no BatchNormalization left', () => {
+    const info = inspectModel(encodeModel(foldBatchNorm(imported.model).model));
+    expect([info.nodeCount, info.batchNormCount]).toEqual([109, 0]);
+  });
+
+  it('refuses files that are not the pinned face-api 1.7.15 ones when asked to, and otherwise imports them saying so', () => {
+    const manifest = copyWeights('unpinned', (m) => `${m}\n`);
+    expect(() => importFaceApi(manifest, { requirePinned: true })).toThrow(TfjsImportError);
+    expect(() => importFaceApi(manifest, { requirePinned: true })).toThrow(/is not @vladmandic\/face-api@1\.7\.15's SSD-MobileNetV1 \(sha256: /);
+    const unpinned = importFaceApi(manifest);
+    expect(unpinned.provenance.lines[0]).toMatch(/; sha256 differs from @vladmandic\/face-api@1\.7\.15 \(imported anyway\)$/);
+    expect(inspectModel(encodeModel(unpinned.model)).metadata['faceapi.source']).toMatch(/^tfjs weights \(/);
+  });
+
+  itOnnx('the unfolded and the folded model pass onnx.checker.check_model(full_check=True)', () => {
     const checker = new OnnxChecker('faceapi');
     try {
-      checker.add('unfused', result.unfused);
-      checker.addFile(path.join(dirA, FACE_MODEL_FILE));
+      checker.add('unfolded', bytes);
+      checker.add('folded', foldBatchNorm(imported.model).model);
       expect(checker.run()).toBe(2);
     } finally {
       checker.cleanup();
     }
-    expect(decodeModel(result.unfused).graph?.node.filter((n) => n.op_type === 'BatchNormalization')).toHaveLength(13);
   }, 60000);
-
-  it('CLI: convert --tfjs-manifest writes the same fused model, the unfused one and a report', () => {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx nx run bn-fuse:build\` first`);
-    const out = path.join(dirB, 'face.onnx');
-    const unfused = path.join(dirB, 'face.unfused.onnx');
-    const report = path.join(dirB, 'report.json');
-    const r = cli('convert', `--tfjs-manifest=${FACEAPI_MANIFEST}`, '--output', out, '--unfused-output', unfused, '--report', report);
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain('151 tensors (150 uint8, 1 float32)');
-    expect(r.stdout).toContain('sha256 = @vladmandic/face-api@1.7.15');
-    expect(r.stdout).toContain('BatchNormalization: 13 found, 13 folded (epsilon 1e-3), 0 left');
-    expect(r.stdout).toMatch(/verify: OK/);
-    expect(fs.readFileSync(out).equals(fused)).toBe(true);
-    expect(inspectModel(fs.readFileSync(unfused)).batchNormCount).toBe(13);
-    const json = JSON.parse(fs.readFileSync(report, 'utf8')) as { report: { batchNormFolded: number }; verification: { ok: boolean }; pinned: boolean };
-    expect([json.report.batchNormFolded, json.verification.ok, json.pinned]).toEqual([13, true, true]);
-  }, 120000);
-
-  it('CLI: a verification outside the tolerance exits 1 and writes nothing', () => {
-    const out = path.join(dirB, 'strict.onnx');
-    const r = cli('convert', '--tfjs-manifest', FACEAPI_MANIFEST, '--output', out, '--rtol', '0', '--atol', '0');
-    expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/verify: FAILED/);
-    expect(r.stderr.trim()).toMatch(/^bn-fuse: verification failed: max abs error .* exceeds atol 0 \+ rtol 0 \* \|ref\|; nothing written$/);
-    expect(fs.existsSync(out)).toBe(false);
-  }, 120000);
-
-  it('CLI: usage and input errors exit 2 with one line', () => {
-    const noOutput = cli('convert', '--tfjs-manifest', FACEAPI_MANIFEST);
-    expect(noOutput.status).toBe(2);
-    expect(noOutput.stderr).toMatch(/^bn-fuse: --output is required\nusage:/);
-    const missing = cli('convert', '--tfjs-manifest', path.join(dirB, 'nope.json'), '--output', path.join(dirB, 'x.onnx'));
-    expect(missing.status).toBe(2);
-    expect(missing.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bn-fuse: cannot read tfjs weights manifest .*nope\.json': no such file$/)]);
-    expect(fs.existsSync(path.join(dirB, 'x.onnx'))).toBe(false);
-    const unknown = cli('convert', '--tfjs-manifest', FACEAPI_MANIFEST, '--output', path.join(dirB, 'x.onnx'), '--input', 'a.onnx');
-    expect(unknown.status).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown option --input/);
-  });
 });

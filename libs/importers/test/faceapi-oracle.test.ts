@@ -13,8 +13,11 @@
 // demo/sample1.jpg, both read where they are installed, never copied into the repository.
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { SsdSpec, buildPriors, decodeBoxes } from '@edge-ssd/ssd-core';
-import { FACEAPI_SSD_PRIOR_COUNT, importFaceApiSsd } from '../src'; // FIXME
+import { type SsdSpec, buildPriors, decodeBoxes } from '@edge-ssd/ssd-core';
+import { foldBatchNorm } from '@edge-ssd/bn-fuse';
+import { encodeModel } from '@edge-ssd/onnx-io';
+import { importFaceApi } from '../src';
+import { FACEAPI_SSD_PRIOR_COUNT } from '../src/tfjs/faceapi-ssd';
 import {
   ASTRONAUT,
   FACEAPI_BIN,
@@ -103,9 +106,9 @@ describeIf('face-api oracle (tfjs CPU) vs the imported, BN-folded ONNX model', (
     const weightMap = faceapi.tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength), manifest[0].weights);
     faceapi.nets.ssdMobilenetv1.loadFromWeightMap(weightMap);
 
-    const imported = await importFaceApiSsd(FACEAPI_MANIFEST, { requirePinned: true });
-    spec = specOf(imported.bytes);
-    session = await createSession(imported.bytes);
+    const folded = encodeModel(foldBatchNorm(importFaceApi(FACEAPI_MANIFEST, { requirePinned: true }).model).model);
+    spec = specOf(folded);
+    session = await createSession(folded);
   }, 60000);
   afterAll(async () => {
     if (session) await session.release();

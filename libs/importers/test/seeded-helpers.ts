@@ -28,7 +28,7 @@ export function noiseImage(seed: number, size = 300): Float32Array {
 type Box = [number, number, number, number];
 
 /** Caffe PriorBox for the spec's heads (300x300, no step/img_size set, clip false). */
-export function priorBoxes(): { boxes: Box[]; variances: number[] } {
+function priorBoxes(): { boxes: Box[]; variances: number[] } {
   const spec = MOBILENET_SSD_VOC_300;
   if (spec.priors.kind !== 'priorbox') throw new Error('expected priorbox priors');
   const boxes: Box[] = [];

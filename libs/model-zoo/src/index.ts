@@ -2,4 +2,7 @@
 // checks its pinned sha256. Run as a separate step before serving (`npm start`, a Kubernetes init
 // container), so the detector never imports a converter.
 export { type BuiltinModel, BUILTIN_MODELS, findBuiltinModel } from './zoo';
-export { type PreparedModel, ModelMismatchError, prepareBuiltinModel } from './prepare';
+export {
+  ModelMismatchError,
+  prepareBuiltinModel,
+} from './prepare';

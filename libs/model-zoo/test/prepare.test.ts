@@ -13,7 +13,7 @@ import { type BuiltinModel, BUILTIN_MODELS, ModelMismatchError, findBuiltinModel
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 // Chosen when the tests are defined, so that jest reports the check as skipped (it throws, failing
-// the file, when python3-onnx is missing and BN_FUSE_SKIP_ONNX_CHECKER is not set).
+// the file, when python3-onnx is missing and SSD_SKIP_ONNX_CHECKER is not set).
 const itOnnx = pythonOnnxAvailable() ? it : it.skip;
 
 function builtin(name: string): BuiltinModel {

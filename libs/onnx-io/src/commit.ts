@@ -27,7 +27,7 @@ import { ModelProto } from './onnx-types';
 import { isExternalTensor } from './tensor';
 
 /** Hex digits of the data file's sha256 in its name: 64 bits, collisions are not a concern. */
-export const DATA_HASH_DIGITS = 16;
+const DATA_HASH_DIGITS = 16;
 
 /** The steps of a commit, in order; `afterStep` is called after each. */
 export type CommitStep = 'data-renamed' | 'model-renamed' | 'previous-data-removed';
@@ -51,12 +51,12 @@ export interface StagedOutput {
 }
 
 /** The data file name for an output whose data has this sha256. */
-export function dataFileName(outputPath: string, sha256: string): string {
+function dataFileName(outputPath: string, sha256: string): string {
   return `${path.basename(outputPath)}.${sha256.slice(0, DATA_HASH_DIGITS)}.data`;
 }
 
 /** True for names this converter gives data files of `outputPath` (now, or the former fixed name). */
-export function isOwnDataFileName(outputPath: string, name: string): boolean {
+function isOwnDataFileName(outputPath: string, name: string): boolean {
   const base = path.basename(outputPath);
   if (name === `${base}.data`) return true;
   if (!name.startsWith(`${base}.`) || !name.endsWith('.data')) return false;

@@ -25,7 +25,7 @@ import { FileRefusal, describeNameProblem, openInside, relativeNameProblem } fro
 import { TensorDataError, isExternalTensor, lazyData, readLazy, setLazyData, tensorElementCount } from './tensor';
 
 /** Inline tensors at least this large go to the data file (onnx's default size_threshold). */
-export const EXTERNAL_SIZE_THRESHOLD = 1024;
+const EXTERNAL_SIZE_THRESHOLD = 1024;
 const ALIGN_FROM = 1 << 20;
 const ALIGNMENT = 4096;
 const COPY_CHUNK = 8 << 20;
@@ -165,7 +165,7 @@ export class ExternalDataReader {
   /**
    * Gives every external tensor of the model a lazy source reading ranges of its data file, so a
    * large tensor can be streamed in windows instead of loaded whole on every read. The tensors
-   * keep their external_data entries: only externaliseTensors may write such a model.
+   * keep their external_data entries: only writeExternalData may write such a model.
    */
   attachLazyData(model: ModelProto): void {
     forEachTensor(model, (t) => {
@@ -210,16 +210,8 @@ export interface ExternalDataWritten {
 
 /**
  * Writes the model's large and external tensors to `dataPath` and returns the model referencing
- * them (location = basename of dataPath, relative to the model file written next to it). The
- * model given is not modified.
- */
-export function externaliseTensors(model: ModelProto, dataPath: string, reader: ExternalDataReader | undefined): ModelProto {
-  return writeExternalData(model, dataPath, reader, path.basename(dataPath)).model;
-}
-
-/**
- * externaliseTensors with the location written into the model given separately from the file
- * written, and the data file's size and sha256 (hashed as it is written, in file order).
+ * them under `location` (relative to the model file), with the data file's size and sha256
+ * (hashed as it is written, in file order). The model given is not modified.
  */
 export function writeExternalData(model: ModelProto, dataPath: string, reader: ExternalDataReader | undefined, location: string): ExternalDataWritten {
   const fd = fs.openSync(dataPath, 'w', 0o644);

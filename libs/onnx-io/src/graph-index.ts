@@ -1,18 +1,7 @@
-// Def/use analysis of one ONNX graph, and a model-wide registry of tensor names.
-//
-// Uses are counted per input slot, including *implicit* uses: a node carrying a subgraph (If, Loop,
-// Scan) uses every outer-scope name its subgraph reads. Missing those would let a rewrite remove
-// or rename a tensor that a branch body still reads.
+// Model-wide use counts and a registry of tensor names, for rewrites that must not remove or
+// rename a tensor something still reads. Uses are counted in every graph, subgraphs (If, Loop,
+// Scan bodies) and training graphs included: a branch body reading an outer-scope name counts.
 import { AttributeProto, GraphProto, ModelProto, NodeProto, ValueInfoProto, int64ToApproxNumber } from './onnx-types';
-
-export interface GraphIndex {
-  /** Tensor name -> index of the node producing it. */
-  producer: Map<string, number>;
-  /** Tensor name -> number of consuming input slots (explicit and implicit). Graph outputs are not counted here. */
-  uses: Map<string, number>;
-  graphInputs: Set<string>;
-  graphOutputs: Set<string>;
-}
 
 export function subgraphsOf(node: NodeProto): GraphProto[] {
   const out: GraphProto[] = [];
@@ -22,47 +11,6 @@ export function subgraphsOf(node: NodeProto): GraphProto[] {
 
 function attributeGraphs(attr: AttributeProto): GraphProto[] {
   return [...(attr.g ? [attr.g] : []), ...attr.graphs];
-}
-
-/** Names a subgraph reads from enclosing scopes (recursively through nested subgraphs). */
-export function outerScopeReads(graph: GraphProto): Set<string> {
-  const defined = new Set<string>();
-  for (const v of graph.input) if (v.name) defined.add(v.name);
-  for (const t of graph.initializer) if (t.name) defined.add(t.name);
-  for (const s of graph.sparse_initializer) if (s.values?.name) defined.add(s.values.name);
-  for (const n of graph.node) for (const o of n.output) if (o) defined.add(o);
-  const reads = new Set<string>();
-  const read = (name: string) => {
-    if (name && !defined.has(name)) reads.add(name);
-  };
-  for (const n of graph.node) {
-    n.input.forEach(read);
-    for (const g of subgraphsOf(n)) outerScopeReads(g).forEach(read);
-  }
-  for (const o of graph.output) read(o.name ?? '');
-  return reads;
-}
-
-/** Inputs a node reads: its explicit inputs plus the outer-scope reads of its subgraphs. */
-export function nodeReads(node: NodeProto): string[] {
-  const reads = node.input.filter((n) => n !== '');
-  for (const g of subgraphsOf(node)) reads.push(...outerScopeReads(g));
-  return reads;
-}
-
-export function indexGraph(graph: GraphProto): GraphIndex {
-  const producer = new Map<string, number>();
-  const uses = new Map<string, number>();
-  graph.node.forEach((node, i) => {
-    for (const o of node.output) if (o) producer.set(o, i);
-    for (const name of nodeReads(node)) uses.set(name, (uses.get(name) ?? 0) + 1);
-  });
-  return {
-    producer,
-    uses,
-    graphInputs: new Set(graph.input.map((v) => v.name ?? '')),
-    graphOutputs: new Set(graph.output.map((v) => v.name ?? '')),
-  };
 }
 
 /** Every tensor name in the model's graphs (all scopes), so new names can avoid all of them. */
@@ -111,7 +59,7 @@ export function runtimeInputs(model: ModelProto): ValueInfoProto[] {
 }
 
 /** Every graph of a model (main graph, then subgraphs depth-first, then training graphs). */
-export function allGraphs(model: ModelProto): GraphProto[] {
+function allGraphs(model: ModelProto): GraphProto[] {
   const out: GraphProto[] = [];
   const visit = (g: GraphProto) => {
     out.push(g);

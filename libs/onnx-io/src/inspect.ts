@@ -7,9 +7,9 @@ import { runtimeInputs, subgraphsOf } from './graph-index';
 import { GraphProto, ModelProto, ValueInfoProto, int64ToApproxNumber, int64ToSafeNumber } from './onnx-types';
 
 /** A dimension: its size, its symbolic name (e.g. 'N'), or null when unknown. */
-export type InspectedDim = number | string | null;
+type InspectedDim = number | string | null;
 
-export interface InspectedValue {
+interface InspectedValue {
   name: string;
   /** TensorProto.DataType of the elements (0 if not a tensor). */
   elemType: number;
@@ -73,17 +73,4 @@ function countBatchNorms(model: ModelProto): number {
   let count = model.graph ? inGraph(model.graph) : 0;
   for (const f of model.functions) count += f.node.filter(isBatchNorm).length;
   return count;
-}
-
-/** Size and node counts of a model, as the import commands report them before and after folding. */
-export interface GraphSummary {
-  bytes: number;
-  nodes: number;
-  batchNorms: number;
-  opCounts: Record<string, number>;
-}
-
-export function graphSummary(model: ModelProto, bytes: number): GraphSummary {
-  const info = inspectDecodedModel(model);
-  return { bytes, nodes: info.nodeCount, batchNorms: info.batchNormCount, opCounts: info.opCounts };
 }

@@ -20,9 +20,9 @@ import { openRegularFile } from './safe-open';
 import { setLazyData } from './tensor';
 
 /** raw_data payloads at least this large stay in the file. */
-export const LAZY_RAW_THRESHOLD = 4 * 1024;
+const LAZY_RAW_THRESHOLD = 4 * 1024;
 
-export interface LazyRange {
+interface LazyRange {
   /** Index of the initializer in the main graph. */
   initializer: number;
   offset: number;

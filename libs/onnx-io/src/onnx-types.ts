@@ -9,23 +9,18 @@ import type { Int64 } from './generated/onnx';
 
 export type {
   AttributeProto,
-  FunctionProto,
   GraphProto,
   Int64,
   ModelProto,
   NodeProto,
-  OperatorSetIdProto,
   SparseTensorProto,
-  StringStringEntryProto,
-  TensorAnnotation,
   TensorProto,
-  TensorShapeProto,
-  TensorShapeProto_Dimension as TensorShapeDimension,
-  TrainingInfoProto,
-  TypeProto,
   ValueInfoProto,
 } from './generated/onnx';
-export { AttributeProto_AttributeType as AttributeType, SCHEMA_IR_VERSION, TensorProto_DataType as DataType } from './generated/onnx';
+export {
+  AttributeProto_AttributeType as AttributeType,
+  TensorProto_DataType as DataType,
+} from './generated/onnx';
 
 /** Converts an int64 field to a JS number; throws if it does not fit exactly. */
 /**

@@ -81,12 +81,6 @@ export function lazyData(tensor: TensorProto): LazyTensorData | undefined {
   return (tensor as unknown as Record<symbol, LazyTensorData | undefined>)[LAZY_DATA];
 }
 
-/** A tensor's raw bytes whether in memory or lazy (undefined for typed-field or external storage). */
-export function rawBytes(tensor: TensorProto): Uint8Array | undefined {
-  const lazy = lazyData(tensor);
-  return tensor.raw_data ?? (lazy ? readLazy(lazy) : undefined);
-}
-
 /**
  * Copies bytes [offset, offset + target.byteLength) of a float tensor's little-endian storage into
  * `target`, whatever the storage: lazy, raw_data, external (through `loadExternal`) or typed fields
@@ -219,7 +213,7 @@ export function floatWidth(dataType: number): number {
  * Encodes float64 values as little-endian raw_data of `dataType`, rounding once (to nearest, ties to
  * even) from the float64 value straight to the storage type.
  */
-export function encodeFloatRaw(values: ArrayLike<number>, dataType: number): Uint8Array {
+function encodeFloatRaw(values: ArrayLike<number>, dataType: number): Uint8Array {
   const width = floatWidth(dataType);
   const bytes = new Uint8Array(values.length * width);
   const view = new DataView(bytes.buffer);
@@ -240,49 +234,6 @@ export function encodeFloatRaw(values: ArrayLike<number>, dataType: number): Uin
     }
   }
   return bytes;
-}
-
-/**
- * Sequential-or-random writes of float64 values into little-endian storage of `dataType`, each
- * rounded once (to nearest, ties to even) straight from float64. `set` returns false when a finite
- * value overflows to infinity in the storage type (e.g. above 65504 for float16). With `target`
- * the values are written into that buffer (same dtype and size), e.g. over the tensor they replace.
- */
-export class FloatWriter {
-  readonly bytes: Uint8Array;
-  readonly view: DataView;
-
-  constructor(
-    readonly dataType: number,
-    readonly count: number,
-    target?: Uint8Array,
-  ) {
-    const size = count * floatWidth(dataType);
-    if (target && target.byteLength !== size) throw new TensorDataError(`write target has ${target.byteLength} bytes, expected ${size}`);
-    this.bytes = target ?? new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
-  }
-
-  set(i: number, v: number): boolean {
-    switch (this.dataType) {
-      case DataType.FLOAT:
-        this.view.setFloat32(i * 4, v, true);
-        return Number.isFinite(Math.fround(v)) || !Number.isFinite(v);
-      case DataType.DOUBLE:
-        this.view.setFloat64(i * 8, v, true);
-        return true;
-      case DataType.FLOAT16: {
-        const bits = encodeFloat16(v);
-        this.view.setUint16(i * 2, bits, true);
-        return (bits & 0x7fff) !== 0x7c00 || !Number.isFinite(v);
-      }
-      default: {
-        const bits = encodeBfloat16(v);
-        this.view.setUint16(i * 2, bits, true);
-        return (bits & 0x7fff) !== 0x7f80 || !Number.isFinite(v);
-      }
-    }
-  }
 }
 
 /** True when finite `v` becomes infinite once stored as `dataType`. */

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { BudgetError, type ByteBudget, type Reservation } from './byte-budget';
 
 /** The status a refused call is answered with. */
-export interface Refusal {
+interface Refusal {
   code: grpc.status;
   details: string;
 }

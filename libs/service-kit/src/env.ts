@@ -49,7 +49,7 @@ export function envEnum<T extends string>(env: Env, name: string, allowed: reado
 const UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30 };
 
 /** A byte count as Kubernetes writes quantities: 1073741824, 1024Mi, 1Gi, 512M. */
-export function parseBytes(text: string): number | undefined {
+function parseBytes(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*([kKmMgG]i?)?$/.exec(text.trim());
   if (!match) return undefined;
   const value = Number(match[1]) * UNITS[(match[2] ?? '').toLowerCase()]!;

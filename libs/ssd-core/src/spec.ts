@@ -2,13 +2,13 @@
 // weights. It is plain JSON so a model file can carry it (ONNX metadata_props key `ssd.spec`)
 // and a detector can configure itself from the model alone.
 
-export type ChannelOrder = 'BGR' | 'RGB';
+type ChannelOrder = 'BGR' | 'RGB';
 /**
  * `warp` stretches the whole image to the input size (the Caffe/OpenCV demo); `letterbox` keeps
  * the aspect ratio: the image is zero-padded at the bottom or right to a square, then resized
  * (face-api's padToSquare), and boxes are mapped back from the square to the image.
  */
-export type ResizeMode = 'warp' | 'letterbox';
+type ResizeMode = 'warp' | 'letterbox';
 export type CodeType = 'CENTER_SIZE' | 'CORNER' | 'CORNER_SIZE';
 
 export interface InputSpec {
@@ -47,14 +47,14 @@ export interface PriorBoxHead {
   imgW?: number;
 }
 
-export interface PriorBoxPriors {
+interface PriorBoxPriors {
   kind: 'priorbox';
   /** Heads in the order their outputs are concatenated. */
   heads: PriorBoxHead[];
 }
 
 /** Anchors generated elsewhere: normalised (xmin, ymin, xmax, ymax) per prior. */
-export interface TablePriors {
+interface TablePriors {
   kind: 'table';
   /** Flat, 4 per prior. */
   boxes: number[];

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MOBILENET_SSD_VOC_300, SsdPostprocessor, buildPriors, type CodeType, type NmsSpec, type SsdSpec } from '../src/index';
 import { syntheticOutputs } from '../src/testing';
+import { maxAbsDiff } from '../src/testing';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(__dirname, 'oracle', 'opencv_ssd_oracle.py');
@@ -37,15 +38,6 @@ function runOracle(spec: SsdSpec, loc: Float32Array, conf: Float32Array, batch: 
   }
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-  }
-  return worst;
-}
 
 type Row = [label: number, score: number, xmin: number, ymin: number, xmax: number, ymax: number];
 

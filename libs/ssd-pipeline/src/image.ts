@@ -1,6 +1,6 @@
 // Images as the pipeline passes them along.
 
-export type PixelOrder = 'RGB' | 'BGR';
+type PixelOrder = 'RGB' | 'BGR';
 
 /** Decoded pixels: interleaved 8-bit, 3 channels, rows without padding. */
 export interface PixelImage {

@@ -2,8 +2,21 @@
 // splits it: the image processor (decode, limits, OpenCV-exact preprocessing), the model (an
 // onnxruntime session with post-processing) and a pipeline joining them in one thread.
 export * from './image';
-export { type DecodeLimits, type ImageProbe, type ImageProblem, ImageError, decodeImage, decodeProbed, probeImage, sniffFormat } from './decode';
+export {
+  type DecodeLimits,
+  type ImageProbe,
+  ImageError,
+  decodeImage,
+  decodeProbed,
+  probeImage,
+  sniffFormat,
+} from './decode';
 export { inputToImageScale, preprocessInto } from './preprocess';
-export { type SessionItem, type SessionOptions, SsdSession } from './session';
-export { DEFAULT_DECODE_LIMITS, SsdPipeline } from './pipeline';
+export {
+  type SessionItem,
+  SsdSession,
+} from './session';
+export {
+  SsdPipeline,
+} from './pipeline';
 export { type LoadedModel, loadModel } from './model';

@@ -4,7 +4,10 @@
 import type { Detection, DetectOptions, SsdSpec } from '@edge-ssd/ssd-core';
 import { decodeImage, type DecodeLimits } from './decode';
 import type { ImageSource } from './image';
+import { loadModel, type LoadedModel } from './model';
 import { SsdSession, type SessionOptions } from './session';
+
+type PipelineOptions = Partial<SessionOptions> & { limits?: DecodeLimits };
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPixels: 4096 * 4096, maxBytes: 32 * 1024 * 1024 };
 
@@ -14,7 +17,13 @@ export class SsdPipeline {
     private readonly limits: DecodeLimits,
   ) {}
 
-  static async create(modelPath: string, spec: SsdSpec, options: Partial<SessionOptions> & { limits?: DecodeLimits } = {}): Promise<SsdPipeline> {
+  /** A pipeline over a model file, driven by the spec the model carries (loadModel). */
+  static async load(modelPath: string, options: PipelineOptions = {}): Promise<SsdPipeline & { model: LoadedModel }> {
+    const model = await loadModel(modelPath);
+    return Object.assign(await SsdPipeline.create(modelPath, model.spec, options), { model });
+  }
+
+  static async create(modelPath: string, spec: SsdSpec, options: PipelineOptions = {}): Promise<SsdPipeline> {
     const session = await SsdSession.create(modelPath, spec, { intraOpThreads: options.intraOpThreads ?? 1, spinning: options.spinning, maxBatch: options.maxBatch ?? 1 });
     return new SsdPipeline(session, options.limits ?? DEFAULT_DECODE_LIMITS);
   }

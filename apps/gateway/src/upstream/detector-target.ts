@@ -17,7 +17,7 @@ export type DetectorTarget =
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
-export function parseHostPort(text: string, what: string): HostPort {
+function parseHostPort(text: string, what: string): HostPort {
   const match = HOST_PORT.exec(text.trim());
   const port = match ? Number(match[2]) : NaN;
   if (!match || port < 1 || port > 65535) throw new ConfigError(`${what} "${text}" is not host:port`);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseTargetFile, type DetectorTarget, type HostPort } from './detector-target';
 
-export function formatAddress(ip: string, port: number): string {
+function formatAddress(ip: string, port: number): string {
   return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 

@@ -35,7 +35,7 @@ export interface CaffeBlob {
   values(): Float32Array;
 }
 
-export interface CaffeWeightLayer {
+interface CaffeWeightLayer {
   name: string;
   /** LayerParameter.type, or the V1 enum name mapped to it (e.g. 'Convolution'). */
   type: string;

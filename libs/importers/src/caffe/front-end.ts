@@ -8,11 +8,11 @@ import { CaffeImportError } from './errors';
 import { CaffeImportSummary, ImportCaffeOptions, importCaffe } from './import';
 
 /** Largest prototxt read (MobileNet-SSD's deploy.prototxt is 30 kB). */
-export const MAX_PROTOTXT_BYTES = 16 * 1024 * 1024;
+const MAX_PROTOTXT_BYTES = 16 * 1024 * 1024;
 /** Largest caffemodel read: protobuf's own 2 GiB message limit. */
-export const MAX_CAFFEMODEL_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+const MAX_CAFFEMODEL_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 /** Largest labels file read. */
-export const MAX_LABELS_BYTES = 1024 * 1024;
+const MAX_LABELS_BYTES = 1024 * 1024;
 
 function readInput(file: string, what: string, maxBytes: number): Buffer {
   try {
@@ -24,7 +24,7 @@ function readInput(file: string, what: string, maxBytes: number): Buffer {
 }
 
 /** Reads a labels file: one label per line; blank lines are ignored. */
-export function readLabelsFile(file: string): string[] {
+function readLabelsFile(file: string): string[] {
   const text = readInput(file, 'labels file', MAX_LABELS_BYTES).toString('utf8');
   const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   if (labels.length === 0) throw new CaffeImportError(`labels file '${file}' has no labels`);

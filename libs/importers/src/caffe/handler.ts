@@ -18,7 +18,7 @@ export interface TensorValue {
   shape: number[];
 }
 
-export interface PriorHead {
+interface PriorHead {
   head: PriorBoxHead;
   /** The PriorBox layer, for messages. */
   layer: Layer;
@@ -53,7 +53,7 @@ export interface BlobSpec {
 }
 
 /** The blobs of one layer, in the caffemodel's blob order. */
-export interface WeightRequest {
+interface WeightRequest {
   layer: Layer;
   blobs: readonly BlobSpec[];
 }

@@ -155,11 +155,8 @@ class CaffeNetImport {
   /** Takes the plan's weights, emits it as `owner`'s nodes and gives its values to `layer`'s tops. */
   private apply(layer: Layer, owner: Layer, plan: LayerPlan): void {
     const blobs = (plan.weights ?? []).flatMap((w) => this.weights.take(w.layer, w.blobs));
-    const tops = plan.emit(
-      this.graph.emitter(owner, (i) => topBase(this.versions, owner, i)),
-      blobs,
-    );
-    tops.forEach((value, i) => {
+    const g = this.graph.emitter(owner, (i) => topBase(this.versions, owner, i));
+    plan.emit(g, blobs).forEach((value, i) => {
       this.values.set(this.versions.tops[layer.index][i], value);
       if (value.kind === 'detections') this.ssd = value;
     });

@@ -21,10 +21,10 @@ import { CaffeImportError } from './errors';
 import { NetParameterType } from './schema';
 import { NetParameterMsg } from './types';
 
-export const SOURCE_LINE: unique symbol = Symbol('caffe.sourceLine');
+const SOURCE_LINE: unique symbol = Symbol('caffe.sourceLine');
 
 /** Deepest nesting of `{ }` / `< >` messages accepted (the top level is depth 0). */
-export const MAX_PROTOTXT_DEPTH = 100;
+const MAX_PROTOTXT_DEPTH = 100;
 
 /** A prototxt that is not valid text format, or has a value of the wrong kind for a field. */
 export class PrototxtSyntaxError extends CaffeImportError {
@@ -390,7 +390,7 @@ class Parser {
  * Parses text-format `text` as a message of `type`. Unknown fields are skipped; known ones are
  * stored under their (snake_case) names, repeated ones as arrays, enums as value names.
  */
-export function parseTextFormat(text: string, type: protobuf.Type, file = '<text>'): Record<string, unknown> {
+function parseTextFormat(text: string, type: protobuf.Type, file = '<text>'): Record<string, unknown> {
   // A UTF-8 byte order mark is not part of the text.
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   return new Parser(new Lexer(body, file)).parseMessage(type, undefined, 1, 0);

@@ -372,15 +372,12 @@ message DetectionOutputParameter {
 }
 
 /** The schema text (packed repeated numbers, as in caffe.proto). */
-export const CAFFE_PROTO_SOURCE = source('packed');
+const CAFFE_PROTO_SOURCE = source('packed');
 
 /** The parsed schema. */
-export const caffeRoot: protobuf.Root = protobuf.parse(CAFFE_PROTO_SOURCE, { keepCase: true }).root;
+const caffeRoot: protobuf.Root = protobuf.parse(CAFFE_PROTO_SOURCE, { keepCase: true }).root;
 export const NetParameterType: protobuf.Type = caffeRoot.lookupType('caffe.NetParameter');
-export const LayerParameterType: protobuf.Type = caffeRoot.lookupType('caffe.LayerParameter');
 export const V1LayerParameterType: protobuf.Type = caffeRoot.lookupType('caffe.V1LayerParameter');
-export const BlobProtoType: protobuf.Type = caffeRoot.lookupType('caffe.BlobProto');
-export const BlobShapeType: protobuf.Type = caffeRoot.lookupType('caffe.BlobShape');
 
 const variantRoots = new Map<CaffeSchemaVariant, protobuf.Root>([['packed', caffeRoot]]);
 

@@ -13,7 +13,7 @@ export interface CaffePreprocess {
   channelOrder: 'BGR' | 'RGB';
 }
 
-export const CAFFE_SSD_PREPROCESS: CaffePreprocess = Object.freeze({
+const CAFFE_SSD_PREPROCESS: CaffePreprocess = Object.freeze({
   mean: [...MOBILENET_SSD_VOC_300.input.mean] as [number, number, number],
   scale: MOBILENET_SSD_VOC_300.input.scale,
   channelOrder: MOBILENET_SSD_VOC_300.input.channelOrder,
@@ -29,7 +29,7 @@ const FLT_MAX = 3.4028234663852886e38;
 const CODE_TYPES: Record<string, CodeType> = { CORNER: 'CORNER', CENTER_SIZE: 'CENTER_SIZE', CORNER_SIZE: 'CORNER_SIZE' };
 
 /** VOC for 21 classes; otherwise class_N with the background class named 'background'. */
-export function defaultLabels(numClasses: number, backgroundLabelId = 0): string[] {
+function defaultLabels(numClasses: number, backgroundLabelId = 0): string[] {
   if (numClasses === VOC_LABELS.length && backgroundLabelId === 0) return [...VOC_LABELS];
   return Array.from({ length: numClasses }, (_, i) => (i === backgroundLabelId ? 'background' : `class_${i}`));
 }

@@ -20,18 +20,18 @@ export interface NetStateRuleMsg {
   not_stage?: string[];
 }
 
-export interface BatchNormParameterMsg {
+interface BatchNormParameterMsg {
   use_global_stats?: boolean;
   moving_average_fraction?: number;
   eps?: number;
 }
 
-export interface ConcatParameterMsg {
+interface ConcatParameterMsg {
   axis?: number;
   concat_dim?: number;
 }
 
-export interface ConvolutionParameterMsg {
+interface ConvolutionParameterMsg {
   num_output?: number;
   bias_term?: boolean;
   pad?: number[];
@@ -50,34 +50,34 @@ export interface ConvolutionParameterMsg {
   force_nd_im2col?: boolean;
 }
 
-export interface DropoutParameterMsg {
+interface DropoutParameterMsg {
   dropout_ratio?: number;
   scale_train?: boolean;
 }
 
-export interface EltwiseParameterMsg {
+interface EltwiseParameterMsg {
   operation?: string;
   coeff?: number[];
   stable_prod_grad?: boolean;
 }
 
-export interface FlattenParameterMsg {
+interface FlattenParameterMsg {
   axis?: number;
   end_axis?: number;
 }
 
-export interface InnerProductParameterMsg {
+interface InnerProductParameterMsg {
   num_output?: number;
   bias_term?: boolean;
   axis?: number;
   transpose?: boolean;
 }
 
-export interface InputParameterMsg {
+interface InputParameterMsg {
   shape?: BlobShapeMsg[];
 }
 
-export interface LRNParameterMsg {
+interface LRNParameterMsg {
   local_size?: number;
   alpha?: number;
   beta?: number;
@@ -86,7 +86,7 @@ export interface LRNParameterMsg {
   engine?: string;
 }
 
-export interface PoolingParameterMsg {
+interface PoolingParameterMsg {
   pool?: string;
   pad?: number;
   pad_h?: number;
@@ -103,33 +103,33 @@ export interface PoolingParameterMsg {
   ceil_mode?: boolean;
 }
 
-export interface ReLUParameterMsg {
+interface ReLUParameterMsg {
   negative_slope?: number;
   engine?: string;
 }
 
-export interface ReshapeParameterMsg {
+interface ReshapeParameterMsg {
   shape?: BlobShapeMsg;
   axis?: number;
   num_axes?: number;
 }
 
-export interface ScaleParameterMsg {
+interface ScaleParameterMsg {
   axis?: number;
   num_axes?: number;
   bias_term?: boolean;
 }
 
-export interface SoftmaxParameterMsg {
+interface SoftmaxParameterMsg {
   engine?: string;
   axis?: number;
 }
 
-export interface PermuteParameterMsg {
+interface PermuteParameterMsg {
   order?: number[];
 }
 
-export interface PriorBoxParameterMsg {
+interface PriorBoxParameterMsg {
   min_size?: number[];
   max_size?: number[];
   aspect_ratio?: number[];
@@ -145,13 +145,13 @@ export interface PriorBoxParameterMsg {
   offset?: number;
 }
 
-export interface NonMaximumSuppressionParameterMsg {
+interface NonMaximumSuppressionParameterMsg {
   nms_threshold?: number;
   top_k?: number;
   eta?: number;
 }
 
-export interface DetectionOutputParameterMsg {
+interface DetectionOutputParameterMsg {
   num_classes?: number;
   share_location?: boolean;
   background_label_id?: number;
@@ -183,7 +183,7 @@ export interface LayerParamsMsg {
   detection_output_param?: DetectionOutputParameterMsg;
 }
 
-export interface LayerParameterMsg extends LayerParamsMsg {
+interface LayerParameterMsg extends LayerParamsMsg {
   name?: string;
   type?: string;
   bottom?: string[];
@@ -194,7 +194,7 @@ export interface LayerParameterMsg extends LayerParamsMsg {
   exclude?: NetStateRuleMsg[];
 }
 
-export interface V1LayerParameterMsg extends LayerParamsMsg {
+interface V1LayerParameterMsg extends LayerParamsMsg {
   name?: string;
   /** V1LayerParameter.LayerType value name, e.g. 'CONVOLUTION'. */
   type?: string;

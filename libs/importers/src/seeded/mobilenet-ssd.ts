@@ -16,7 +16,7 @@
 //   class above the 0.25 deploy threshold: a detector shows a few detections, not none and not
 //   one per prior.
 // Everything is integer/IEEE-exact arithmetic, so the same seed gives the same bytes everywhere.
-import { MOBILENET_SSD_VOC_300, SSD_SPEC_METADATA_KEY, type SsdSpec, serializeSsdSpec } from '@edge-ssd/ssd-core';
+import { MOBILENET_SSD_VOC_300, SSD_SPEC_METADATA_KEY, serializeSsdSpec } from '@edge-ssd/ssd-core';
 import { DEFAULT_IR_VERSION, DEFAULT_OPSET, GraphBuilder, type ModelProto, encodeModel, makeFloatTensor, makeInt64Tensor } from '@edge-ssd/onnx-io';
 import { Prng } from '@edge-ssd/prng';
 import { type ImportedModel, PRODUCER_NAME, PRODUCER_VERSION } from '../imported';
@@ -63,7 +63,7 @@ export interface HeadSpec {
   priors: number;
 }
 
-export const MOBILENET_SSD_INPUT_SIZE = MOBILENET_SSD_VOC_300.input.width;
+const MOBILENET_SSD_INPUT_SIZE = MOBILENET_SSD_VOC_300.input.width;
 const FEATURE_MAPS = mobileNetV1SsdFeatureMaps(MOBILENET_SSD_INPUT_SIZE);
 
 /** The six SSD heads (§1.1), in concatenation order. */
@@ -71,12 +71,12 @@ export const MOBILENET_SSD_HEADS: readonly HeadSpec[] = Object.freeze(
   MOBILENET_V1_SSD_HEADS.map((h, i) => ({ source: MOBILENET_SSD_LAYERS[h.layer].name, inChannels: h.inChannels, featureMap: FEATURE_MAPS[i], priors: h.anchors })),
 );
 
-export const MOBILENET_SSD_NUM_CLASSES = 21;
+const MOBILENET_SSD_NUM_CLASSES = 21;
 export const MOBILENET_SSD_PRIOR_COUNT = mobileNetV1SsdPriorCount(MOBILENET_SSD_INPUT_SIZE);
-export const MOBILENET_SSD_INPUT = 'data';
-export const MOBILENET_SSD_OUTPUTS = { loc: 'mbox_loc', conf: 'mbox_conf' } as const;
+const MOBILENET_SSD_INPUT = 'data';
+const MOBILENET_SSD_OUTPUTS = { loc: 'mbox_loc', conf: 'mbox_conf' } as const;
 /** Caffe's BatchNorm default eps (batch_norm_param.eps, 1e-5). */
-export const CAFFE_BN_EPSILON = 1e-5;
+const CAFFE_BN_EPSILON = 1e-5;
 export const DEFAULT_MODEL_SEED = 20180101;
 
 export interface WriteMobileNetSsdOptions {
@@ -104,11 +104,6 @@ const BACKGROUND_BIAS = 4.3;
 const CLASS_BIAS_SPREAD = 0.3;
 /** Spread of the box regression outputs (tx, ty, tw, th before variances). */
 const LOC_STD = 0.5;
-
-/** Serialises the spec exactly as ssd-core does, so detectors can parse it back. */
-export function serializeSpec(spec: SsdSpec): string {
-  return serializeSsdSpec(spec);
-}
 
 export function writeMobileNetSsd(options: WriteMobileNetSsdOptions = {}): Uint8Array {
   return encodeModel(buildMobileNetSsd(options));
@@ -198,7 +193,7 @@ export function buildMobileNetSsd(options: WriteMobileNetSsdOptions = {}): Model
     producerName: PRODUCER_NAME,
     producerVersion: PRODUCER_VERSION,
     docString: `chuanqi305 MobileNet-SSD (VOC, 300x300) layout with BatchNorm, synthetic calibrated weights (seed ${seed})`,
-    metadata: { [SSD_SPEC_METADATA_KEY]: serializeSpec(MOBILENET_SSD_VOC_300) },
+    metadata: { [SSD_SPEC_METADATA_KEY]: serializeSsdSpec(MOBILENET_SSD_VOC_300) },
   });
 }
 
@@ -329,7 +324,7 @@ function confHead(rng: Prng, head: HeadSpec, batch: readonly FeatureMap[]): { we
  * noise, both in [-1, 1]. Statistics pooled over both halves keep the network well scaled for
  * smooth photos and for noise alike; one image instead of two halves the writer's time.
  */
-export function calibrationBatch(rng: Prng, size = 300): FeatureMap[] {
+function calibrationBatch(rng: Prng, size = 300): FeatureMap[] {
   const scene = calibrationImage(rng.fork('scene'), size);
   const noiseRng = rng.fork('noise');
   const data = new Float64Array(3 * size * size);
@@ -345,7 +340,7 @@ export function calibrationBatch(rng: Prng, size = 300): FeatureMap[] {
  * gradient with a few flat-coloured shapes and mild pixel noise, i.e. the statistics of a natural
  * photo rather than of white noise.
  */
-export function calibrationImage(rng: Prng, size = 300): FeatureMap {
+function calibrationImage(rng: Prng, size = 300): FeatureMap {
   const data = new Float64Array(3 * size * size);
   const shapes = Array.from({ length: 6 }, () => ({
     cx: rng.uniform(0.1, 0.9) * size,

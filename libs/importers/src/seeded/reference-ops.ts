@@ -22,7 +22,7 @@ export interface ConvParams {
   bias?: ArrayLike<number>;
 }
 
-export function convOutputSize(size: number, kernel: number, stride: number, pad: number): number {
+function convOutputSize(size: number, kernel: number, stride: number, pad: number): number {
   return Math.floor((size + 2 * pad - kernel) / stride) + 1;
 }
 

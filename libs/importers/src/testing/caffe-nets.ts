@@ -18,9 +18,9 @@ import { Prng } from '@edge-ssd/prng';
 import { MOBILENET_SSD_HEADS, MOBILENET_SSD_LAYERS, buildMobileNetSsd } from '../seeded/mobilenet-ssd';
 import type { CaffeLayerData } from './caffe-writer';
 
-export const PYTHON = '/usr/bin/python3';
+const PYTHON = '/usr/bin/python3';
 /** The OpenCV dnn runner: libs/importers/oracle, from src/testing and dist/testing alike. */
-export const ORACLE = path.join(__dirname, '..', '..', 'oracle', 'opencv_caffe_oracle.py');
+const ORACLE = path.join(__dirname, '..', '..', 'oracle', 'opencv_caffe_oracle.py');
 export const SKIP_OPENCV = process.env.SSD_SKIP_OPENCV === '1';
 
 // ---- prototxt text --------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ export interface CaffeFixture {
 let cachedModel: ModelProto | undefined;
 
 /** The project's default (seeded, calibrated) MobileNet-SSD as ONNX; built once per process. */
-export function defaultMobileNetSsd(): ModelProto {
+function defaultMobileNetSsd(): ModelProto {
   cachedModel ??= buildMobileNetSsd();
   return cachedModel;
 }
@@ -85,12 +85,12 @@ function values(map: Map<string, TensorProto>, name: string): Float64Array {
 }
 
 /** The BatchNorm moving-average factor stored for layer i: near 1000, different per layer. */
-export function bnFactor(i: number): number {
+function bnFactor(i: number): number {
   return Math.fround(1000 - 1.37 * i);
 }
 
-export const DEFAULT_SCALE_WITHOUT_BIAS = ['conv3', 'conv9/dw', 'conv15_2'];
-export const DEFAULT_BN_EPS: Readonly<Record<string, number>> = { conv5: 1e-3, 'conv13/dw': 2e-4, conv16_1: 1e-4 };
+const DEFAULT_SCALE_WITHOUT_BIAS = ['conv3', 'conv9/dw', 'conv15_2'];
+const DEFAULT_BN_EPS: Readonly<Record<string, number>> = { conv5: 1e-3, 'conv13/dw': 2e-4, conv16_1: 1e-4 };
 const CAFFE_EPS = 1e-5;
 
 export function mobileNetSsdCaffe(options: MobileNetSsdCaffeOptions): CaffeFixture {
@@ -386,15 +386,7 @@ export function runOpenCv(job: OracleJob, dir: string): OracleRun {
   return { opencv: parsed.opencv, ms: parsed.ms, outputs };
 }
 
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
-  }
-  return worst;
-}
+export { maxAbsDiff } from '@edge-ssd/ssd-core/testing';
 
 /** max |a - b| / max(|a|, floor): relative difference where values are not tiny. */
 export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-3): number {
@@ -429,6 +421,19 @@ function bnBlobs(rng: Prng, C: number, factor: number): CaffeLayerData['blobs'] 
   ];
 }
 
+/** Prototxt text and caffemodel layers built side by side: `add` appends a layer and its blobs. */
+function fixtureBuilder(header: string): { add: (l: LayerText, blobs?: CaffeLayerData['blobs']) => void; fixture: () => CaffeFixture } {
+  const text: string[] = [header];
+  const layers: CaffeLayerData[] = [];
+  return {
+    add(l, blobs = []) {
+      text.push(layerText(l));
+      if (blobs.length > 0) layers.push({ name: l.name, type: l.type, bottom: l.bottom, top: l.top, blobs });
+    },
+    fixture: () => ({ prototxt: `${text.join('\n')}\n`, layers }),
+  };
+}
+
 /**
  * A net that exercises the layers MobileNet-SSD does not: rectangular kernels/pads/strides,
  * dilation, grouped convolution, LeakyReLU, BatchNorm with factor 0 and its own eps, BatchNorm
@@ -440,12 +445,7 @@ function bnBlobs(rng: Prng, C: number, factor: number): CaffeLayerData['blobs'] 
  */
 export function zooNet(seed = 11): CaffeFixture {
   const rng = new Prng(seed);
-  const t: string[] = [inputHeader('data', [1, 3, 20, 20], 'zoo')];
-  const L: CaffeLayerData[] = [];
-  const add = (l: LayerText, blobs: CaffeLayerData['blobs'] = []) => {
-    t.push(layerText(l));
-    if (blobs.length > 0) L.push({ name: l.name, type: l.type, bottom: l.bottom, top: l.top, blobs });
-  };
+  const { add, fixture } = fixtureBuilder(inputHeader('data', [1, 3, 20, 20], 'zoo'));
   add(
     { name: 'conv_a', type: 'Convolution', bottom: ['data'], top: ['conv_a'], params: 'convolution_param { num_output: 8 bias_term: false kernel_h: 3 kernel_w: 5 pad_h: 1 pad_w: 2 stride_h: 1 stride_w: 2 }' },
     [{ shape: [8, 3, 3, 5], data: heUniform(rng, 8 * 3 * 15, 45) }],
@@ -507,7 +507,7 @@ export function zooNet(seed = 11): CaffeFixture {
   add({ name: 'perm', type: 'Permute', bottom: ['flat'], top: ['perm'], params: 'permute_param { order: 0 order: 2 order: 1 }' });
   add({ name: 'resh', type: 'Reshape', bottom: ['perm'], top: ['resh'], params: 'reshape_param { shape { dim: 0 dim: -1 dim: 4 } }' });
   add({ name: 'prob', type: 'Softmax', bottom: ['resh'], top: ['prob'], params: 'softmax_param { axis: 2 }' });
-  return { prototxt: `${t.join('\n')}\n`, layers: L };
+  return fixture();
 }
 
 /**
@@ -551,12 +551,7 @@ export function v1Net(seed = 5): CaffeFixture {
  */
 export function tinySsdNet(seed = 3): CaffeFixture {
   const rng = new Prng(seed);
-  const t: string[] = [inputHeader('data', [1, 3, 48, 64], 'tiny-ssd')];
-  const L: CaffeLayerData[] = [];
-  const add = (l: LayerText, blobs: CaffeLayerData['blobs'] = []) => {
-    t.push(layerText(l));
-    if (blobs.length > 0) L.push({ name: l.name, type: l.type, bottom: l.bottom, top: l.top, blobs });
-  };
+  const { add, fixture } = fixtureBuilder(inputHeader('data', [1, 3, 48, 64], 'tiny-ssd'));
   const conv = (name: string, bottom: string, cin: number, cout: number, k: number, s: number) => {
     add(
       { name, type: 'Convolution', bottom: [bottom], top: [name], params: `convolution_param { num_output: ${cout} bias_term: false kernel_size: ${k} stride: ${s} pad: ${(k - 1) / 2} }` },
@@ -605,5 +600,5 @@ export function tinySsdNet(seed = 3): CaffeFixture {
     extra: 'include { phase: TEST }',
     params: `detection_output_param { num_classes: ${numClasses} share_location: true background_label_id: 0 nms_param { nms_threshold: 0.5 top_k: 40 } code_type: CORNER keep_top_k: 25 confidence_threshold: 0.55 }`,
   });
-  return { prototxt: `${t.join('\n')}\n`, layers: L };
+  return fixture();
 }

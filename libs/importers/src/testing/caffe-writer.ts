@@ -5,7 +5,7 @@
 // take them from the prototxt and only copy blobs from the binary file, by layer name).
 import { CaffeSchemaVariant, V1LayerParameterType, netParameterTypeOf } from '../caffe/schema';
 
-export interface CaffeBlobData {
+interface CaffeBlobData {
   shape: readonly number[];
   data: ArrayLike<number>;
 }

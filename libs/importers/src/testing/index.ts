@@ -1,3 +1,7 @@
 // @edge-ssd/importers/testing: writers for test fixtures (never used by the product).
-export { type CaffeBlobData, type CaffeLayerData, type WriteCaffemodelOptions, writeCaffemodel } from './caffe-writer';
+export {
+  type CaffeLayerData,
+  type WriteCaffemodelOptions,
+  writeCaffemodel,
+} from './caffe-writer';
 export * from './caffe-nets';

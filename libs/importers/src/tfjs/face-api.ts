@@ -6,9 +6,9 @@ import { FACEAPI_BN_EPSILON, FACEAPI_SSD_NAME, buildFaceApiSsd } from './faceapi
 import { TfjsImportError, TfjsWeightFile, TfjsWeights, readTfjsWeights } from './weights';
 import type { ImportedModel } from '../imported';
 
-export const FACEAPI_PACKAGE = '@vladmandic/face-api';
-export const FACEAPI_PACKAGE_VERSION = '1.7.15';
-export const FACEAPI_SSD_MANIFEST_FILE = 'ssd_mobilenetv1_model-weights_manifest.json';
+const FACEAPI_PACKAGE = '@vladmandic/face-api';
+const FACEAPI_PACKAGE_VERSION = '1.7.15';
+const FACEAPI_SSD_MANIFEST_FILE = 'ssd_mobilenetv1_model-weights_manifest.json';
 const FACEAPI_SSD_WEIGHTS_FILE = 'ssd_mobilenetv1_model.bin';
 /** sha256 of the two files in @vladmandic/face-api@1.7.15 `model/` (reference §1). */
 export const FACEAPI_SSD_SHA256: Readonly<Record<string, string>> = Object.freeze({
@@ -34,12 +34,12 @@ export interface ImportFaceApiOptions {
 }
 
 /** Whether the files are the pinned ones (by base name and sha256). */
-export function isPinnedFaceApi(files: readonly TfjsWeightFile[]): boolean {
+function isPinnedFaceApi(files: readonly TfjsWeightFile[]): boolean {
   return files.length === 2 && files.every((f) => FACEAPI_SSD_SHA256[path.basename(f.path)] === f.sha256);
 }
 
 /** Builds the graph (BatchNormalization nodes in place) from tfjs weights already read. */
-export function importFaceApiWeights(weights: TfjsWeights, options: ImportFaceApiOptions = {}): ImportedModel {
+function importFaceApiWeights(weights: TfjsWeights, options: ImportFaceApiOptions = {}): ImportedModel {
   const t0 = performance.now();
   const pinned = isPinnedFaceApi(weights.files);
   const sources = weights.files.map((f) => `${path.basename(f.path)} sha256:${f.sha256}`).join(', ');

@@ -33,20 +33,20 @@ import { TfjsImportError, type TfjsTensor, type TfjsWeightMap } from './weights'
 
 /** face-api's BatchNorm epsilon: `const epsilon = 0.0010000000474974513` (float32 1e-3). */
 export const FACEAPI_BN_EPSILON = 0.0010000000474974513;
-export const FACEAPI_SSD_INPUT_SIZE = 512;
+const FACEAPI_SSD_INPUT_SIZE = 512;
 export const FACEAPI_SSD_PRIOR_COUNT = mobileNetV1SsdPriorCount(FACEAPI_SSD_INPUT_SIZE);
 export const FACEAPI_SSD_NAME = 'faceapi-ssd-mobilenetv1-512';
-export const FACEAPI_SSD_LABELS: readonly string[] = Object.freeze(['background', 'face']);
-export const FACEAPI_SSD_VARIANCES: readonly number[] = Object.freeze([0.1, 0.1, 0.2, 0.2]);
-export const FACEAPI_SSD_INPUT = 'data';
-export const FACEAPI_SSD_OUTPUTS = { loc: 'mbox_loc', conf: 'mbox_conf' } as const;
+const FACEAPI_SSD_LABELS: readonly string[] = Object.freeze(['background', 'face']);
+const FACEAPI_SSD_VARIANCES: readonly number[] = Object.freeze([0.1, 0.1, 0.2, 0.2]);
+const FACEAPI_SSD_INPUT = 'data';
+const FACEAPI_SSD_OUTPUTS = { loc: 'mbox_loc', conf: 'mbox_conf' } as const;
 /** Our blob normalisation (the project's MobileNet-SSD convention). */
-export const FACEAPI_SSD_MEAN = 127.5;
-export const FACEAPI_SSD_SCALE = 0.007843;
+const FACEAPI_SSD_MEAN = 127.5;
+const FACEAPI_SSD_SCALE = 0.007843;
 /** Folded into conv0 so that (x - 127.5) * 0.007843 reaches conv0 as face-api's x / 127.5 - 1. */
 export const FACEAPI_INPUT_SCALE_CORRECTION = 1 / (127.5 * FACEAPI_SSD_SCALE);
 /** The weights' anchors name; (ymin, xmin, ymax, xmax) per box. */
-export const FACEAPI_ANCHORS_WEIGHT = 'Output/extra_dim';
+const FACEAPI_ANCHORS_WEIGHT = 'Output/extra_dim';
 
 export interface FaceApiConv {
   /** TF scope, e.g. `MobilenetV1/Conv2d_3_pointwise`. */
@@ -98,9 +98,9 @@ export const FACEAPI_SSD_HEADS: readonly FaceApiHead[] = Object.freeze(
 );
 
 /** (ty, tx, th, tw) -> (tx, ty, tw, th): our channel j reads face-api's channel FACEAPI_LOC_PERMUTATION[j]. */
-export const FACEAPI_LOC_PERMUTATION: readonly number[] = Object.freeze([1, 0, 3, 2]);
+const FACEAPI_LOC_PERMUTATION: readonly number[] = Object.freeze([1, 0, 3, 2]);
 /** face-api's class logit that holds the face score (sigmoid applied, others ignored). */
-export const FACEAPI_FACE_LOGIT = 1;
+const FACEAPI_FACE_LOGIT = 1;
 
 /**
  * TF 'SAME' padding along one axis (tfjs-core conv_util.ts): out = ceil(in / s),
@@ -195,7 +195,7 @@ export function faceApiPriorTable(weights: TfjsWeightMap): Float32Array {
 }
 
 /** The spec the model carries: face-api's settings in our SSD conventions. */
-export function faceApiSsdSpec(priorBoxes: ArrayLike<number>): SsdSpec {
+function faceApiSsdSpec(priorBoxes: ArrayLike<number>): SsdSpec {
   return {
     format: 'edge-ssd/v1',
     name: FACEAPI_SSD_NAME,

@@ -25,18 +25,18 @@ import { decodeFloat16 } from '@edge-ssd/onnx-io';
 import { InputError } from '../imported';
 
 /** Largest manifest file read (a model.json with its topology is at most a few MB). */
-export const MAX_TFJS_MANIFEST_BYTES = 16 * 1024 * 1024;
+const MAX_TFJS_MANIFEST_BYTES = 16 * 1024 * 1024;
 /** Largest total of weight bytes a manifest may declare (face-api's SSD needs 5.6 MB). */
-export const MAX_TFJS_WEIGHTS_BYTES = 1024 * 1024 * 1024;
+const MAX_TFJS_WEIGHTS_BYTES = 1024 * 1024 * 1024;
 /** Most shard paths a manifest may list (tfjs writes 4 MB shards: 4096 of them is 16 GB). */
-export const MAX_TFJS_SHARDS = 4096;
+const MAX_TFJS_SHARDS = 4096;
 
 /** The manifest or its weights cannot be used (missing file, bad JSON, sizes that do not add up). */
 export class TfjsImportError extends InputError {}
 
-export type TfjsQuantizationDtype = 'uint8' | 'uint16' | 'float16';
+type TfjsQuantizationDtype = 'uint8' | 'uint16' | 'float16';
 
-export interface TfjsQuantization {
+interface TfjsQuantization {
   dtype: TfjsQuantizationDtype;
   /** uint8/uint16 only. */
   scale?: number;
@@ -51,7 +51,7 @@ export interface TfjsWeightSpec {
   quantization?: TfjsQuantization;
 }
 
-export interface TfjsWeightsGroup {
+interface TfjsWeightsGroup {
   /** Shard files, relative to the manifest. */
   paths: string[];
   weights: TfjsWeightSpec[];
@@ -173,7 +173,7 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Dequantises one weight from `bytes` (exactly its byte range), with tfjs' arithmetic. */
-export function decodeTfjsWeight(spec: TfjsWeightSpec, bytes: Uint8Array): Float32Array | Int32Array {
+function decodeTfjsWeight(spec: TfjsWeightSpec, bytes: Uint8Array): Float32Array | Int32Array {
   const count = elementCount(spec.shape);
   const expected = tfjsWeightByteLength(spec);
   if (bytes.byteLength !== expected) fail(`weight '${spec.name}': ${bytes.byteLength} bytes, expected ${expected}`);
@@ -244,7 +244,7 @@ export function decodeTfjsWeights(manifest: TfjsWeightsManifest, shards: readonl
   return out;
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
+function sha256Hex(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 

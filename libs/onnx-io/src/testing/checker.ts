@@ -16,7 +16,7 @@ export function tempDir(prefix: string): string {
 /**
  * Collects models and runs `onnx.checker.check_model(full_check=True)` on all of them in one
  * Python process, plus a check that the reference serializer reproduces our bytes. Needs Debian's
- * python3-onnx; with BN_FUSE_SKIP_ONNX_CHECKER=1 a missing package skips the check.
+ * python3-onnx; with SSD_SKIP_ONNX_CHECKER=1 a missing package skips the check.
  */
 export class OnnxChecker {
   readonly dir: string;
@@ -74,15 +74,15 @@ export class OnnxChecker {
 
 let pythonOnnx: boolean | undefined;
 
-/** True when Debian's python3 can import onnx; throws (unless BN_FUSE_SKIP_ONNX_CHECKER=1) when it cannot. */
+/** True when Debian's python3 can import onnx; throws (unless SSD_SKIP_ONNX_CHECKER=1) when it cannot. */
 export function pythonOnnxAvailable(): boolean {
   if (pythonOnnx === undefined) {
     const probe = spawnSync(PYTHON, ['-c', 'import onnx, numpy'], { encoding: 'utf8' });
     pythonOnnx = probe.status === 0;
-    if (!pythonOnnx && process.env.BN_FUSE_SKIP_ONNX_CHECKER !== '1') {
+    if (!pythonOnnx && process.env.SSD_SKIP_ONNX_CHECKER !== '1') {
       throw new Error(
         `cannot import the onnx Python package with ${PYTHON} (${(probe.stderr || String(probe.error)).trim().split('\n').pop()}). ` +
-          'Install it with `apt-get install -y python3-onnx`, or set BN_FUSE_SKIP_ONNX_CHECKER=1 to skip these checks.',
+          'Install it with `apt-get install -y python3-onnx`, or set SSD_SKIP_ONNX_CHECKER=1 to skip these checks.',
       );
     }
   }

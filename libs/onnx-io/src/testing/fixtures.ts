@@ -60,7 +60,7 @@ export function convBnModel(o: ConvBnOptions = {}): ModelProto {
   return b.model({ irVersion: DEFAULT_IR_VERSION, opsetVersion: DEFAULT_OPSET, producerName: 'test', metadata: { note: 'kept' } });
 }
 
-export type ProducerOp = 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul';
+type ProducerOp = 'Conv' | 'ConvTranspose' | 'Gemm' | 'MatMul';
 
 export interface ProducerBnOptions {
   op: ProducerOp;
@@ -198,16 +198,12 @@ export function nodeNamed(model: ModelProto, name: string): NodeProto {
   return n;
 }
 
-export function intAttr(name: string, i: number): AttributeProto {
-  return { name, type: AttributeType.INT, i, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] };
-}
-
 export function graphAttr(name: string, g: GraphProto): AttributeProto {
   return { name, type: AttributeType.GRAPH, g, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [] };
 }
 
 /** IR < 4 style: every initializer also listed as a graph input. */
-export function listInitializersAsInputs(model: ModelProto): ModelProto {
+function listInitializersAsInputs(model: ModelProto): ModelProto {
   const g = graphOf(model);
   for (const t of g.initializer) {
     g.input.push({ name: t.name, type: { tensor_type: { elem_type: t.data_type, shape: { dim: t.dims.map((d) => ({ dim_value: d })) } } }, metadata_props: [] });

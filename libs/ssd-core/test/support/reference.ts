@@ -157,7 +157,7 @@ function refDecode(prior: RefBox, v: number[], t: number[], codeType: CodeType, 
 const stdMax = (a: number, b: number): number => (a < b ? b : a);
 const stdMin = (a: number, b: number): number => (b < a ? b : a);
 
-export function refJaccard(b1: DecodedBox, b2: DecodedBox): number {
+function refJaccard(b1: DecodedBox, b2: DecodedBox): number {
   let inter: RefBox;
   if (b2.xmin > b1.xmax || b2.xmax < b1.xmin || b2.ymin > b1.ymax || b2.ymax < b1.ymin) {
     inter = { xmin: 0, ymin: 0, xmax: 0, ymax: 0 };

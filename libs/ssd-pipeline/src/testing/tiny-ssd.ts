@@ -1,4 +1,4 @@
-// A tiny SSD that onnxruntime runs in microseconds, for tests of the detector's serving path.
+// A tiny SSD that onnxruntime runs in microseconds, for tests of the serving path.
 // One prior, three classes (background, cat, dog), 8x8 RGB input scaled to [0, 1]:
 //
 //   images [N,3,8,8] -> (BatchNormalization, optional, identity statistics)
@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_IR_VERSION, DEFAULT_OPSET, encodeModel, GraphBuilder, makeFloatTensor, makeInt64Tensor, type ModelProto } from '@edge-ssd/onnx-io';
 import { serializeSsdSpec, SSD_SPEC_METADATA_KEY, type SsdSpec } from '@edge-ssd/ssd-core';
-import type { PixelImage } from '@edge-ssd/ssd-pipeline';
+import type { PixelImage } from '../image';
 
 export const PRIOR_BOX = [0.1, 0.2, 0.5, 0.6] as const;
 
