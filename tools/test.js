@@ -1,5 +1,6 @@
-// `npm test`: every project's lint and tests through Nx, then one closing line with the total
-// over all jest runs ("N passed, N failed"). The exit code is Nx's.
+// `npm test`: every project's lint and tests through Nx, the workspace-wide checks of `npm run
+// lint` (copy/paste detector, unused files/exports/dependencies), then one closing line with the
+// total over all jest runs ("N passed, N failed"). Any failure fails the run.
 const { spawnSync } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync, existsSync } = require('node:fs');
 const { tmpdir } = require('node:os');
@@ -20,7 +21,9 @@ if (existsSync(summary)) {
   }
 }
 rmSync(dir, { recursive: true, force: true });
-const code = run.status ?? 1;
+const bin = (name) => path.join(__dirname, '..', 'node_modules', '.bin', name);
+const checks = [spawnSync(bin('jscpd'), [], { stdio: 'inherit' }), spawnSync(bin('knip'), ['--no-progress'], { stdio: 'inherit' })];
+const code = [run, ...checks].map((r) => r.status ?? 1).find((c) => c !== 0) ?? 0;
 // A suite that fails to load counts no failed test; still report the run as failed.
 const failed = totals.failed + (code !== 0 && totals.failed === 0 ? Math.max(1, totals.failedSuites) : 0);
 console.log(`\n${totals.passed} passed, ${failed} failed, ${totals.skipped} skipped`);
