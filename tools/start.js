@@ -41,7 +41,9 @@ const count = mode === 'detector' ? 1 : integer('DETECTORS', 1, 1, 64);
 // The model: MODEL_PATH as given, or the built-in MODEL_NAME made (or checked) in ./models.
 let modelPath = env.MODEL_PATH;
 if (!modelPath) {
-  const name = env.MODEL_NAME || 'faceapi-ssd-mobilenetv1';
+  // MODEL_PRECISION=int8 serves the built-in model's INT8 variant, `<name>-int8`.
+  const base = env.MODEL_NAME || 'faceapi-ssd-mobilenetv1';
+  const name = env.MODEL_PRECISION === 'int8' && !base.endsWith('-int8') ? `${base}-int8` : base;
   const made = spawnSync(process.execPath, [path.join(root, 'apps/model-cli/dist/main.js'), 'prepare', name, '--dir', path.join(root, 'models')], { stdio: 'inherit' });
   if (made.status !== 0) process.exit(made.status ?? 1);
   modelPath = path.join(root, 'models', `${name}.onnx`);

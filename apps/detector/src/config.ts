@@ -31,6 +31,8 @@ export interface DetectorConfig {
   modelPath: string;
   /** Set when MODEL_PATH was not: the built-in model expected at modelPath (made by `model prepare`). */
   builtinModel?: string;
+  /** MODEL_PRECISION when set: the served model must have it (a built-in one is picked by it). */
+  precision?: 'fp32' | 'int8';
   /** Piscina workers, each holding one onnxruntime session. */
   poolSize: number;
   /** onnxruntime intra-op threads per session. */
@@ -88,8 +90,11 @@ export function loadDetectorConfig(env: Env = process.env, host: HostLimits = ho
   const { cpus } = host;
   const memory = memoryLimit(envOptionalBytes(env, 'DETECTOR_MEMORY_LIMIT', { min: 64 * MiB }), host);
   const modelPathSetting = envOptionalString(env, 'MODEL_PATH');
-  const builtinModel = envString(env, 'MODEL_NAME', DEFAULT_MODEL_NAME);
-  if (!/^[a-z0-9][a-z0-9.-]*$/.test(builtinModel)) throw new ConfigError(`MODEL_NAME must be a model name such as ${DEFAULT_MODEL_NAME}, got '${builtinModel}'`);
+  const modelName = envString(env, 'MODEL_NAME', DEFAULT_MODEL_NAME);
+  if (!/^[a-z0-9][a-z0-9.-]*$/.test(modelName)) throw new ConfigError(`MODEL_NAME must be a model name such as ${DEFAULT_MODEL_NAME}, got '${modelName}'`);
+  const precision = env.MODEL_PRECISION === undefined || env.MODEL_PRECISION === '' ? undefined : envEnum(env, 'MODEL_PRECISION', ['fp32', 'int8'] as const, 'fp32');
+  // The built-in INT8 variant of a model is `<name>-int8` (model list).
+  const builtinModel = precision === 'int8' && !modelName.endsWith('-int8') ? `${modelName}-int8` : modelName;
   const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', 1, { min: 1, max: 256 });
   // Workers x threads must fit the CPU quota, or ORT threads fight each other for it.
   const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
@@ -99,6 +104,7 @@ export function loadDetectorConfig(env: Env = process.env, host: HostLimits = ho
     metricsPort: envInt(env, 'DETECTOR_METRICS_PORT', 9464, { min: 0, max: 65535 }),
     modelPath: path.resolve(modelPathSetting ?? path.join(DEFAULT_MODEL_DIR, `${builtinModel}.onnx`)),
     builtinModel: modelPathSetting === undefined ? builtinModel : undefined,
+    ...(precision === undefined ? {} : { precision }),
     poolSize,
     intraOpThreads,
     ortSpinning: envBool(env, 'DETECTOR_ORT_SPINNING', false),

@@ -104,6 +104,10 @@ async function main(): Promise<void> {
   }
   const model = await loadModel(config.modelPath);
   const info = modelInfo(model);
+  if (config.precision !== undefined && config.precision !== model.precision) {
+    throw new Error(`MODEL_PRECISION is ${config.precision} but ${model.path} is a ${model.precision} model`);
+  }
+  metrics.model(info);
   if (!model.carriesSpec) log.warn('model carries no SSD spec; serving it as chuanqi305 MobileNet-SSD VOC 300', { modelPath: model.path });
   const pool = new InferencePool(
     { modelPath: model.path, spec: model.spec, intraOpThreads: config.intraOpThreads, ortSpinning: config.ortSpinning, maxBatch: config.maxBatch },
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
     modelPath: model.path,
     sha256: info.sha256,
     bnFused: info.bnFused,
+    precision: info.precision,
     poolSize: config.poolSize,
     intraOpThreads: config.intraOpThreads,
     maxBatch: config.maxBatch,

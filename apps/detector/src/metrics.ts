@@ -2,6 +2,7 @@
 // vs time in the session, batch sizes, and how busy the pool is.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { statusName, type ByteBudget } from '@edge-ssd/service-kit';
+import type { ModelInfo } from '@edge-ssd/protos';
 import type { MemoryPlan } from './memory-plan';
 import type { BatcherObserver } from './batching/dynamic-batcher';
 
@@ -14,6 +15,13 @@ export class DetectorMetrics {
   private readonly dropped: Counter<'reason'>;
   private readonly enqueued: Counter;
   private readonly reruns: Counter<'mode'>;
+
+  /** The served model as an info metric (value 1): its name, precision and sha256 as labels. */
+  model(info: ModelInfo): void {
+    new Gauge({ name: 'detector_model_info', help: 'The served model (value 1)', labelNames: ['model', 'precision', 'sha256'], registers: [this.registry] })
+      .labels(info.name, info.precision, info.sha256)
+      .set(1);
+  }
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];

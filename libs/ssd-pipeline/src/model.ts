@@ -14,7 +14,13 @@ export interface LoadedModel {
   sha256: string;
   /** No BatchNormalization node is left. */
   bnFused: boolean;
+  /** int8 for a quantized (QDQ) graph: its `ssd.precision` metadata, else its Q/DQ nodes. */
+  precision: 'fp32' | 'int8';
 }
+
+/** Metadata key the quantizer writes ('int8'). */
+export const PRECISION_METADATA_KEY = 'ssd.precision';
+const QUANTIZED_OPS = ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv'];
 
 export async function loadModel(modelPath: string): Promise<LoadedModel> {
   let bytes: Buffer;
@@ -39,5 +45,8 @@ export async function loadModel(modelPath: string): Promise<LoadedModel> {
       throw new Error(`model ${modelPath} has no tensor "${name}"${carriesSpec ? '' : ` (it carries no ${SSD_SPEC_METADATA_KEY} metadata, so MobileNet-SSD names were assumed)`}`);
     }
   }
-  return { path: modelPath, spec, carriesSpec, sha256: createHash('sha256').update(bytes).digest('hex'), bnFused: inspection.batchNormCount === 0 };
+  const declared = inspection.metadata[PRECISION_METADATA_KEY];
+  if (declared !== undefined && declared !== 'fp32' && declared !== 'int8') throw new Error(`model ${modelPath}: ${PRECISION_METADATA_KEY} must be fp32 or int8, got '${declared}'`);
+  const precision = declared ?? (QUANTIZED_OPS.some((op) => (inspection.opCounts[op] ?? 0) > 0) ? 'int8' : 'fp32');
+  return { path: modelPath, spec, carriesSpec, sha256: createHash('sha256').update(bytes).digest('hex'), bnFused: inspection.batchNormCount === 0, precision };
 }

@@ -13,5 +13,6 @@ export function modelInfo(model: LoadedModel): ModelInfo {
     labels: [...spec.labels],
     bnFused: model.bnFused,
     numPriors: countPriors(spec),
+    precision: model.precision,
   };
 }

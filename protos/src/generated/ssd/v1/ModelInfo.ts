@@ -18,6 +18,10 @@ export interface ModelInfo {
    */
   'bnFused'?: (boolean);
   'numPriors'?: (number);
+  /**
+   * Arithmetic of the served graph: "fp32", or "int8" for a quantized (QDQ) model.
+   */
+  'precision'?: (string);
 }
 
 export interface ModelInfo__Output {
@@ -37,4 +41,8 @@ export interface ModelInfo__Output {
    */
   'bnFused': (boolean);
   'numPriors': (number);
+  /**
+   * Arithmetic of the served graph: "fp32", or "int8" for a quantized (QDQ) model.
+   */
+  'precision': (string);
 }
