@@ -25,6 +25,7 @@ describe('model info', () => {
       labels: ['background', 'cat', 'dog'],
       bnFused: true,
       numPriors: 1,
+      precision: 'fp32',
     });
   });
 

@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_IR_VERSION, DEFAULT_OPSET, encodeModel, GraphBuilder, valueInfo, type ModelProto } from '@edge-ssd/onnx-io';
+import { DEFAULT_IR_VERSION, DEFAULT_OPSET, encodeModel, GraphBuilder, makeFloatTensor, valueInfo, type ModelProto } from '@edge-ssd/onnx-io';
+
+const namedScale = (name: string, value: number) => makeFloatTensor(name, [], [value]);
 import { convBnModel } from '@edge-ssd/onnx-io/testing';
 import { MOBILENET_SSD_VOC_300, serializeSsdSpec, SSD_SPEC_METADATA_KEY, SsdSpecError, type SsdSpec } from '@edge-ssd/ssd-core';
 import { loadModel } from '../src';
@@ -126,6 +128,26 @@ describe('loadModel', () => {
     unfolded.metadata_props.push({ key: SSD_SPEC_METADATA_KEY, value: serializeSsdSpec({ ...SPEC, input: { ...SPEC.input, name: 'X' }, outputs: { loc: 'conv_out', conf: 'y' } }) });
     expect((await loadModel(write('conv-bn.onnx', unfolded))).bnFused).toBe(false);
     expect((await loadModel(write('identity.onnx', namedModel({ input: 'images', outputs: ['boxes', 'scores'], metadata: carrying(SPEC) })))).bnFused).toBe(true);
+  });
+
+  it('reads the precision: ssd.precision when the model declares it, else int8 for a graph with Q/DQ nodes', async () => {
+    const names = { input: 'images', outputs: ['boxes', 'scores'] };
+    expect((await loadModel(write('fp32.onnx', namedModel({ ...names, metadata: carrying(SPEC) })))).precision).toBe('fp32');
+    expect((await loadModel(write('declared.onnx', namedModel({ ...names, metadata: { ...carrying(SPEC), 'ssd.precision': 'int8' } })))).precision).toBe('int8');
+    const qdq = new GraphBuilder('qdq');
+    qdq.input('images', ['N', 3, 2, 2]);
+    qdq.initializer(namedScale('s', 0.5));
+    qdq.node('QuantizeLinear', ['images', 's'], ['q']);
+    qdq.node('DequantizeLinear', ['q', 's'], ['dq']);
+    for (const out of names.outputs) qdq.node('Identity', ['dq'], [out]);
+    for (const out of names.outputs) qdq.output(out, ['N', 3, 2, 2]);
+    const undeclared = write('qdq.onnx', qdq.model({ irVersion: DEFAULT_IR_VERSION, opsetVersion: DEFAULT_OPSET, metadata: carrying(SPEC) }));
+    expect((await loadModel(undeclared)).precision).toBe('int8');
+  });
+
+  it('refuses a precision it does not know', async () => {
+    const file = write('fp16.onnx', namedModel({ input: 'images', outputs: ['boxes', 'scores'], metadata: { ...carrying(SPEC), 'ssd.precision': 'fp16' } }));
+    await expect(loadModel(file)).rejects.toThrow(`model ${file}: ssd.precision must be fp32 or int8, got 'fp16'`);
   });
 
   it('fails with the path and the reason when the file cannot be read', async () => {
