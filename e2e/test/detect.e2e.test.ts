@@ -78,6 +78,7 @@ describe('client -> gateway -> detector -> fused MobileNet-SSD', () => {
       labels: VOC,
       bnFused: true,
       numPriors: 1917,
+      precision: 'fp32',
     });
   });
 

@@ -35,7 +35,7 @@ describe('the default model: face-api SSD-MobileNetV1, imported and folded on fi
     const client = new (loadSsdPackage().Gateway)(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
     try {
       const info = await modelInfoOf(client);
-      expect(info).toMatchObject({ name: 'faceapi-ssd-mobilenetv1-512', inputWidth: 512, inputHeight: 512, labels: ['background', 'face'], bnFused: true, numPriors: 5118 });
+      expect(info).toMatchObject({ name: 'faceapi-ssd-mobilenetv1-512', inputWidth: 512, inputHeight: 512, labels: ['background', 'face'], bnFused: true, numPriors: 5118, precision: 'fp32' });
     } finally {
       client.close();
     }

@@ -313,6 +313,7 @@ describe('GetModelInfo', () => {
       labels: ['background', 'cat', 'dog'],
       bnFused: true,
       numPriors: 1,
+      precision: 'fp32',
     });
   });
 });

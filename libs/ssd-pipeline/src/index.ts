@@ -19,4 +19,4 @@ export {
 export {
   SsdPipeline,
 } from './pipeline';
-export { type LoadedModel, PRECISION_METADATA_KEY, loadModel } from './model';
+export { type LoadedModel, loadModel } from './model';
