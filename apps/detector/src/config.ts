@@ -1,6 +1,7 @@
 // Every setting of the detector, read from the environment once at start. Defaults live here
 // and only here; the README's table lists the same names.
 import * as path from 'node:path';
+import type { ImagePath } from '@edge-ssd/ssd-pipeline';
 import {
   ConfigError,
   envBool,
@@ -57,6 +58,8 @@ export interface DetectorConfig {
   memoryWaitMs: number;
   /** Images decoded at once (each holds a libvips working set). */
   decodeConcurrency: number;
+  /** `fast`: images at least twice the input size are resized by libvips while decoding (README). */
+  imagePath: ImagePath;
   /** Server maxima of the per-request options. */
   maxTopK: number;
   maxKeepTopK: number;
@@ -119,6 +122,7 @@ export function loadDetectorConfig(env: Env = process.env, host: HostLimits = ho
     memoryLimit: memory,
     memoryWaitMs: envInt(env, 'DETECTOR_MEMORY_WAIT_MS', 10_000, { min: 0 }),
     decodeConcurrency: envInt(env, 'DETECTOR_DECODE_CONCURRENCY', cpus, { min: 1, max: 256 }),
+    imagePath: envEnum(env, 'DETECTOR_IMAGE_PATH', ['exact', 'fast'] as const, 'exact'),
     maxTopK: envInt(env, 'DETECTOR_MAX_TOP_K', 200, { min: 1, max: 100_000 }),
     maxKeepTopK: envInt(env, 'DETECTOR_MAX_KEEP_TOP_K', 200, { min: 1, max: 100_000 }),
     maxConnectionAgeMs: envInt(env, 'DETECTOR_MAX_CONNECTION_AGE_MS', 30_000, { min: 1000 }),

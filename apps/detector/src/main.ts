@@ -26,7 +26,7 @@ import { loadDetectorConfig, type DetectorConfig } from './config';
 import { DetectorMetrics } from './metrics';
 import { planMemory, type MemoryPlan } from './memory-plan';
 import { modelInfo } from './model/model-info';
-import { loadModel } from '@edge-ssd/ssd-pipeline';
+import { fastDecodeSize, loadModel } from '@edge-ssd/ssd-pipeline';
 import { sizeNativePools } from './runtime';
 import { createDetectService } from './service/detect-service';
 import { InferencePool } from './worker/pool';
@@ -141,6 +141,7 @@ async function main(): Promise<void> {
       pixels,
       memoryWaitMs: config.memoryWaitMs,
       decoder: new Limiter(config.decodeConcurrency),
+      ...(config.imagePath === 'fast' ? { decodeSize: (probe) => fastDecodeSize(probe, model.spec.input) } : {}),
       log,
       record: (code, imageCodes) => metrics.request(code, imageCodes),
     }),
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
     sha256: info.sha256,
     bnFused: info.bnFused,
     precision: info.precision,
+    imagePath: config.imagePath,
     poolSize: config.poolSize,
     intraOpThreads: config.intraOpThreads,
     maxBatch: config.maxBatch,

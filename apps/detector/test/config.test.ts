@@ -5,7 +5,7 @@ import { loadDetectorConfig } from '../src/config';
 describe('detector configuration', () => {
   it('defaults to the built-in face model and one single-threaded worker per granted CPU', () => {
     const config = loadDetectorConfig({}, { cpus: 6 });
-    expect(config).toMatchObject({ port: 50052, host: '0.0.0.0', builtinModel: 'faceapi-ssd-mobilenetv1', poolSize: 6, intraOpThreads: 1, maxBatch: 8 });
+    expect(config).toMatchObject({ port: 50052, host: '0.0.0.0', builtinModel: 'faceapi-ssd-mobilenetv1', poolSize: 6, intraOpThreads: 1, maxBatch: 8, imagePath: 'exact' });
     expect(config.modelPath).toBe(path.resolve('models/faceapi-ssd-mobilenetv1.onnx'));
   });
 
@@ -35,6 +35,11 @@ describe('detector configuration', () => {
 
   it('refuses option maxima whose largest response could not be sent', () => {
     expect(() => loadDetectorConfig({ DETECTOR_MAX_KEEP_TOP_K: '100000', DETECTOR_MAX_MESSAGE_BYTES: '1048576' }, { cpus: 2 })).toThrow(/DETECTOR_MAX_KEEP_TOP_K .* may not fit DETECTOR_MAX_MESSAGE_BYTES/);
+  });
+
+  it('takes the fast image path only when asked', () => {
+    expect(loadDetectorConfig({ DETECTOR_IMAGE_PATH: 'fast' }, { cpus: 2 }).imagePath).toBe('fast');
+    expect(() => loadDetectorConfig({ DETECTOR_IMAGE_PATH: 'quick' }, { cpus: 2 })).toThrow('DETECTOR_IMAGE_PATH must be one of');
   });
 
   it('fails at start on a bad value, naming the variable', () => {

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadSsdPackage, type DetectorClient, type DetectorHandlers, type DetectRequestInit, type DetectResponse, type ModelInfo } from '@edge-ssd/protos';
 import type { Detection } from '@edge-ssd/ssd-core';
-import { loadModel, SsdSession } from '@edge-ssd/ssd-pipeline';
+import sharp from 'sharp';
+import { fastDecodeSize, loadModel, SsdSession } from '@edge-ssd/ssd-pipeline';
 import { bindServer, ByteBudget, createLogger, Limiter, unary } from '@edge-ssd/service-kit';
 import { DynamicBatcher, type BatcherLimits } from '../src/batching/dynamic-batcher';
 import { modelInfo } from '../src/model/model-info';
@@ -58,7 +59,14 @@ afterEach(() => {
 });
 
 async function startDetector(
-  over: { batcher?: Partial<BatcherLimits>; pixelBytes?: number; memoryWaitMs?: number; runner?: (run: Runner) => Runner; limits?: Partial<DetectServiceDeps['limits']> } = {},
+  over: {
+    batcher?: Partial<BatcherLimits>;
+    pixelBytes?: number;
+    memoryWaitMs?: number;
+    runner?: (run: Runner) => Runner;
+    limits?: Partial<DetectServiceDeps['limits']>;
+    decodeSize?: DetectServiceDeps['decodeSize'];
+  } = {},
 ): Promise<RunningDetector> {
   const runs: number[][] = [];
   const run: Runner = (items) => {
@@ -79,6 +87,7 @@ async function startDetector(
     pixels,
     memoryWaitMs: over.memoryWaitMs ?? 1000,
     decoder: new Limiter(2),
+    ...(over.decodeSize ? { decodeSize: over.decodeSize } : {}),
     log: createLogger('detect-service-test', 'warn', (line) => lines.push(line)),
     record: (code, images) => records.push({ code, images }),
   });
@@ -274,6 +283,27 @@ describe('Detect', () => {
     expect(d.log.some((line) => line.includes('inference failed') && line.includes('secret.onnx'))).toBe(true);
     expect(d.records).toEqual([{ code: grpc.status.OK, images: [grpc.status.OK, grpc.status.INTERNAL, grpc.status.OK] }]);
     expect(d.pixels.inUse).toBe(0);
+  });
+
+  it('in the fast image path, runs an image twice the input at the input size and still answers in the sent image\'s pixels', async () => {
+    const sizes: Array<[number, number]> = [];
+    const d = await startDetector({
+      decodeSize: (probe) => fastDecodeSize(probe, TINY_SPEC.input),
+      runner: (run) => (items) => (sizes.push(...items.map((i): [number, number] => [i.image.width, i.image.height])), run(items)),
+    });
+    const big = await sharp({ create: { width: 40, height: 20, channels: 3, background: { r: 255, g: 0, b: 0 } } }).jpeg().toBuffer();
+    // EXIF orientation 6: a viewer shows it 20 wide and 40 high.
+    const rotated = await sharp({ create: { width: 40, height: 20, channels: 3, background: { r: 255, g: 0, b: 0 } } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const small = await sharp({ create: { width: 12, height: 12, channels: 3, background: { r: 255, g: 0, b: 0 } } }).jpeg().toBuffer();
+    const response = await detect(d, { images: [{ id: 'big', encoded: big }, { id: 'rotated', encoded: rotated }, { id: 'small', encoded: small }] });
+    expect(statuses(response).map(([, code]) => code)).toEqual([grpc.status.OK, grpc.status.OK, grpc.status.OK]);
+    // Under twice the input on an axis, an image is decoded whole and resized exactly. (Images
+    // decode concurrently, so runs see them in any order.)
+    expect(sizes.map(String).sort()).toEqual(['12,12', '8,8', '8,8']);
+    expect(response.results.map((r) => [r.width, r.height])).toEqual([[40, 20], [20, 40], [12, 12]]);
+    const box = response.results[0]!.detections[0]!;
+    expect(box.pixelBox!.xmax).toBeCloseTo(box.box!.xmax * 40, 4);
+    expect(box.pixelBox!.ymax).toBeCloseTo(box.box!.ymax * 20, 4);
   });
 
   it('never runs the queued images of a request whose client cancelled, and gives their pixels back', async () => {

@@ -8,6 +8,7 @@
 // EXIF policy: JPEG/WebP orientation tags are applied, so width/height and boxes refer to
 // the image as a viewer shows it.
 import type Sharp from 'sharp';
+import type { InputSpec } from '@edge-ssd/ssd-core';
 import type { ImageSource, PixelImage } from './image';
 
 // Loaded on first use: a process that only runs sessions (a worker thread, the arm64 proof on a
@@ -39,6 +40,15 @@ export interface DecodeLimits {
   maxBytes: number;
 }
 
+/**
+ * How an encoded image becomes the pixels the preprocessor resizes. `exact`: decoded at full
+ * resolution, then resized exactly as cv2.resize does. `fast` (opt-in): an image at least twice
+ * the network input on both axes is resized by libvips while it is decoded (a JPEG or WebP is
+ * shrunk on load by a power of two in the decoder itself, then reduced with a triangle filter),
+ * so the worker receives about the input size; smaller images and raw pixels stay exact.
+ */
+export type ImagePath = 'exact' | 'fast';
+
 type Format = 'jpeg' | 'png' | 'webp';
 
 // Only the formats of the contract reach a decoder: sniffing first keeps SVG, TIFF, GIF and
@@ -61,6 +71,7 @@ export function sniffFormat(bytes: Uint8Array): Format | undefined {
  */
 export interface ImageProbe {
   format: Format | 'raw';
+  /** The image as a viewer shows it (after its EXIF rotation). */
   width: number;
   height: number;
   /** Bytes of the decoded RGB image the worker receives. */
@@ -89,8 +100,8 @@ export async function probeImage(image: ImageSource, limits: DecodeLimits): Prom
   } catch (error) {
     throw new ImageError('invalid', `cannot decode ${format} image: ${firstLine(error)}`);
   }
-  const { width, height } = meta;
-  if (!width || !height) throw new ImageError('invalid', `cannot decode ${format} image: no size in its header`);
+  if (!meta.width || !meta.height) throw new ImageError('invalid', `cannot decode ${format} image: no size in its header`);
+  const { width, height } = meta.autoOrient ?? meta;
   if (width * height > limits.maxPixels) {
     throw new ImageError('too-large', `${format} image ${width}x${height} exceeds the ${limits.maxPixels}-pixel limit`);
   }
@@ -100,19 +111,37 @@ export async function probeImage(image: ImageSource, limits: DecodeLimits): Prom
   return { format, width, height, pixelBytes, decodeBytes: Math.ceil(pixelBytes * (factor + 1)) };
 }
 
-/** Decodes an image probed by probeImage to full-resolution interleaved pixels. */
-export async function decodeProbed(image: ImageSource, probe: ImageProbe, limits: DecodeLimits): Promise<PixelImage> {
+/**
+ * The size libvips resizes to in the fast path, or undefined where the image stays exact: what
+ * the preprocessor would sample from the image (all of it for a warp, the padded square for a
+ * letterbox) must be at least twice the input on both axes.
+ */
+export function fastDecodeSize(probe: ImageProbe, input: Pick<InputSpec, 'width' | 'height' | 'resize'>): { width: number; height: number } | undefined {
+  if (probe.format === 'raw') return undefined;
+  const { width, height } = probe;
+  if (input.resize === 'warp') return width >= 2 * input.width && height >= 2 * input.height ? { width: input.width, height: input.height } : undefined;
+  // A letterbox pads to a square of the longer side: scale that side to the input's.
+  const side = Math.max(width, height);
+  if (side < 2 * Math.max(input.width, input.height)) return undefined;
+  const scale = input.width / side;
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/**
+ * Decodes an image probed by probeImage: to full-resolution interleaved pixels, or, given a
+ * `resizeTo` from fastDecodeSize, to about that size (a warp to exactly it). Boxes normalised to
+ * the result are normalised to the original image too: the aspect ratio is kept, or warped as
+ * the network warps it.
+ */
+export async function decodeProbed(image: ImageSource, probe: ImageProbe, limits: DecodeLimits, resizeTo?: { width: number; height: number }): Promise<PixelImage> {
   if (image.kind === 'raw') {
     // The request buffer is shared with the rest of the message; the worker reads its own copy.
     return { data: sharedCopy(image.data), width: image.width, height: image.height, order: image.order! };
   }
   try {
-    const { data, info } = await sharp(image.bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    let pipeline = sharp(image.bytes, { limitInputPixels: limits.maxPixels, failOn: 'error' }).rotate();
+    if (resizeTo) pipeline = pipeline.resize(resizeTo.width, resizeTo.height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
+    const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { data: sharedCopy(data), width: info.width, height: info.height, order: 'RGB' };
   } catch (error) {

@@ -4,10 +4,12 @@
 export * from './image';
 export {
   type DecodeLimits,
+  type ImagePath,
   type ImageProbe,
   ImageError,
   decodeImage,
   decodeProbed,
+  fastDecodeSize,
   probeImage,
   sniffFormat,
 } from './decode';

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { decodeImage, ImageError, sniffFormat } from '../src';
+import { decodeImage, decodeProbed, fastDecodeSize, ImageError, probeImage, sniffFormat } from '../src';
 
 const limits = { maxPixels: 1000 * 1000, maxBytes: 1 << 20 };
 
@@ -32,6 +32,36 @@ describe('image decoding', () => {
     const jpeg = await (await solid(40, 20)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     const image = await decodeImage({ kind: 'encoded', bytes: jpeg }, limits);
     expect([image.width, image.height]).toEqual([20, 40]);
+  });
+
+  it('probes the displayed size of an EXIF-rotated image, before decoding it', async () => {
+    const jpeg = await (await solid(40, 20)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const probe = await probeImage({ kind: 'encoded', bytes: jpeg }, limits);
+    expect([probe.width, probe.height]).toEqual([20, 40]);
+  });
+
+  it('fast path: resizes while decoding only an encoded image at least twice the input on both axes', () => {
+    const warp = { width: 300, height: 300, resize: 'warp' as const };
+    const letterbox = { width: 512, height: 512, resize: 'letterbox' as const };
+    const probe = (format: 'jpeg' | 'raw', width: number, height: number) => ({ format, width, height, pixelBytes: 0, decodeBytes: 0 });
+    expect(fastDecodeSize(probe('jpeg', 640, 600), warp)).toEqual({ width: 300, height: 300 });
+    expect(fastDecodeSize(probe('jpeg', 640, 599), warp)).toBeUndefined();
+    expect(fastDecodeSize(probe('raw', 4000, 3000), warp)).toBeUndefined();
+    // A letterbox keeps the aspect ratio: the longer side becomes the input's.
+    expect(fastDecodeSize(probe('jpeg', 1280, 960), letterbox)).toEqual({ width: 512, height: 384 });
+    expect(fastDecodeSize(probe('jpeg', 1023, 200), letterbox)).toBeUndefined();
+  });
+
+  it('fast path: decodes a large JPEG straight to the requested size, EXIF rotation applied first', async () => {
+    const jpeg = await (await solid(1600, 1200)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const source = { kind: 'encoded' as const, bytes: jpeg };
+    const probe = await probeImage(source, { maxPixels: 4000 * 4000, maxBytes: 1 << 22 });
+    const size = fastDecodeSize(probe, { width: 512, height: 512, resize: 'letterbox' })!;
+    expect(size).toEqual({ width: 384, height: 512 });
+    const image = await decodeProbed(source, probe, { maxPixels: 4000 * 4000, maxBytes: 1 << 22 }, size);
+    expect([image.width, image.height, image.data.length]).toEqual([384, 512, 384 * 512 * 3]);
+    // A solid colour stays that colour (within JPEG's own error).
+    expect(Math.abs(image.data[3 * (200 * 384 + 200)]! - 200)).toBeLessThanOrEqual(3);
   });
 
   it('only lets JPEG, PNG and WebP reach the decoder', async () => {

@@ -22,6 +22,8 @@ export interface DetectServiceDeps {
   /** How long an image may wait for pixel budget (the call's deadline may end it sooner). */
   memoryWaitMs: number;
   decoder: Limiter;
+  /** The fast image path: the size libvips resizes an image to while decoding it, if any. */
+  decodeSize?: (probe: ImageProbe) => { width: number; height: number } | undefined;
   log: Logger;
   /** Told the outcome of every Detect call: its status and each image's. */
   record?(code: grpc.status, imageCodes: grpc.status[]): void;
@@ -96,13 +98,14 @@ export function createDetectService(deps: DetectServiceDeps): DetectorHandlers {
     state: RequestState,
   ): Promise<Outcome> {
     try {
-      const image = await decoder.run(() => decodeProbed(sourceOf(request.images[i]!), probe, limits));
+      const image = await decoder.run(() => decodeProbed(sourceOf(request.images[i]!), probe, limits, deps.decodeSize?.(probe)));
       // libvips' own copy of the pixels is garbage now: free it before the budget says it is.
       if (probe.format !== 'raw' && image.data.byteLength >= COLLECT_AFTER_BYTES) collectYoung();
       // The decoder's working set is gone; only the decoded pixels stay until the run is done.
       admitted.shrinkTo(image.data.byteLength);
       if (state.failure) return { ok: false, code: state.failure.code, message: state.failure.details };
-      const { width, height } = image;
+      // Boxes come back normalised; pixel boxes are in the image as sent, whatever size it was decoded at.
+      const { width, height } = probe;
       const detections = await slots.submit({ image, options });
       // The run is done: this thread's reference to the shared pixels goes now, not at its next collection.
       if (image.data.byteLength >= COLLECT_AFTER_BYTES) {
