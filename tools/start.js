@@ -6,7 +6,8 @@
 //
 // With DETECTORS=N (N > 1) detector k listens on DETECTOR_PORT + k (default 50052 + k; 0 = any
 // free port) and serves metrics on DETECTOR_METRICS_PORT + k (default: any free port, logged), and
-// each sizes its pool to its share of the CPUs unless DETECTOR_POOL_SIZE is set.
+// each runs on its share of the CPUs (DETECTOR_INTRA_OP_THREADS = the share, one run at a time)
+// unless those are set.
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -89,13 +90,13 @@ const metricsPort = (k) => {
   return base === 0 ? 0 : base + k;
 };
 // N detectors on one host share its CPUs: each gets its share unless told otherwise.
-const poolSize = count > 1 && !env.DETECTOR_POOL_SIZE ? String(Math.max(1, Math.floor(availableCpus() / count / integer('DETECTOR_INTRA_OP_THREADS', 1, 1, 256)))) : env.DETECTOR_POOL_SIZE;
+const shared = count > 1 ? { DETECTOR_INTRA_OP_THREADS: String(Math.max(1, Math.floor(availableCpus() / count))), DETECTOR_CONCURRENT_RUNS: '1' } : {};
 const dialHost = !env.DETECTOR_HOST || env.DETECTOR_HOST === '0.0.0.0' || env.DETECTOR_HOST === '::' ? '127.0.0.1' : env.DETECTOR_HOST;
 
 const detectors = [];
 for (let k = 0; k < count; k++) {
   const childEnv = { MODEL_PATH: modelPath, DETECTOR_PORT: String(detectorPort(k)), DETECTOR_METRICS_PORT: String(metricsPort(k)) };
-  if (poolSize) childEnv.DETECTOR_POOL_SIZE = poolSize;
+  for (const [name, value] of Object.entries(shared)) if (!env[name]) childEnv[name] = value;
   start(count === 1 ? 'detector' : `detector ${k}`, 'apps/detector/dist/main.js', childEnv, (line) => {
     const ready = readyFields(line, 'detector');
     if (!ready) return;

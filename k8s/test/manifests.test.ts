@@ -214,12 +214,12 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
     }
   });
 
-  it('sizes the detector pool to its CPU limit', () => {
+  it('sizes the detector\'s runs to its CPU limit: runs at once x threads fill the quota, never more', () => {
     const c = appContainer(deployment('detector'));
     const cpuLimit = quantity(c.resources!.limits!.cpu);
     const config = loadDetectorConfig(containerEnv(c, objects), { cpus: cpuLimit, memoryBytes: quantity(c.resources!.limits!.memory) });
-    expect(config.poolSize * config.intraOpThreads).toBeLessThanOrEqual(cpuLimit);
-    expect(config.poolSize * config.intraOpThreads).toBeGreaterThanOrEqual(Math.floor(cpuLimit));
+    expect(config.concurrentRuns * config.intraOpThreads).toBeLessThanOrEqual(cpuLimit);
+    expect(config.concurrentRuns * config.intraOpThreads).toBeGreaterThanOrEqual(Math.floor(cpuLimit));
   });
 
   if (expected.board) {

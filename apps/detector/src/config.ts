@@ -38,6 +38,8 @@ export interface DetectorConfig {
   poolSize: number;
   /** onnxruntime intra-op threads per session. */
   intraOpThreads: number;
+  /** Session runs at once across the pool; fewer than poolSize gates them (worker/run-gate.ts). */
+  concurrentRuns: number;
   /** Let idle ORT threads spin: a little lower latency, a busy-looking CPU when idle. */
   ortSpinning: boolean;
   /** Most images one session run takes; larger requests are split across workers. */
@@ -98,9 +100,12 @@ export function loadDetectorConfig(env: Env = process.env, host: HostLimits = ho
   const precision = env.MODEL_PRECISION === undefined || env.MODEL_PRECISION === '' ? undefined : envEnum(env, 'MODEL_PRECISION', ['fp32', 'int8'] as const, 'fp32');
   // The built-in INT8 variant of a model is `<name>-int8` (model list).
   const builtinModel = precision === 'int8' && !modelName.endsWith('-int8') ? `${modelName}-int8` : modelName;
-  const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', 1, { min: 1, max: 256 });
-  // Workers x threads must fit the CPU quota, or ORT threads fight each other for it.
-  const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
+  // By default one run has every CPU of the quota (a lone image is as fast as the cores allow) and
+  // one more worker preprocesses the next batch meanwhile; runs at once x threads never exceed the
+  // quota, or onnxruntime threads fight each other for it (README, "Latency and throughput").
+  const intraOpThreads = envInt(env, 'DETECTOR_INTRA_OP_THREADS', cpus, { min: 1, max: 256 });
+  const concurrentRuns = envInt(env, 'DETECTOR_CONCURRENT_RUNS', Math.max(1, Math.floor(cpus / intraOpThreads)), { min: 1, max: 256 });
+  const poolSize = envInt(env, 'DETECTOR_POOL_SIZE', concurrentRuns + 1, { min: 1, max: 256 });
   const config: DetectorConfig = {
     host: envString(env, 'DETECTOR_HOST', '0.0.0.0'),
     port: envInt(env, 'DETECTOR_PORT', 50052, { min: 0, max: 65535 }),
@@ -110,6 +115,7 @@ export function loadDetectorConfig(env: Env = process.env, host: HostLimits = ho
     ...(precision === undefined ? {} : { precision }),
     poolSize,
     intraOpThreads,
+    concurrentRuns: Math.min(concurrentRuns, poolSize),
     ortSpinning: envBool(env, 'DETECTOR_ORT_SPINNING', false),
     maxBatch: envInt(env, 'DETECTOR_MAX_BATCH', 8, { min: 1, max: 256 }),
     maxQueueDelayMs: envInt(env, 'DETECTOR_MAX_QUEUE_DELAY_MS', 0, { min: 0, max: 60_000 }),

@@ -29,6 +29,7 @@ import { modelInfo } from './model/model-info';
 import { fastDecodeSize, loadModel } from '@edge-ssd/ssd-pipeline';
 import { sizeNativePools } from './runtime';
 import { createDetectService } from './service/detect-service';
+import { createRunGate } from './worker/run-gate';
 import { InferencePool } from './worker/pool';
 import type { InferenceItem } from './worker/protocol';
 
@@ -110,7 +111,14 @@ async function main(): Promise<void> {
   metrics.model(info);
   if (!model.carriesSpec) log.warn('model carries no SSD spec; serving it as chuanqi305 MobileNet-SSD VOC 300', { modelPath: model.path });
   const pool = new InferencePool(
-    { modelPath: model.path, spec: model.spec, intraOpThreads: config.intraOpThreads, ortSpinning: config.ortSpinning, maxBatch: config.maxBatch },
+    {
+      modelPath: model.path,
+      spec: model.spec,
+      intraOpThreads: config.intraOpThreads,
+      ortSpinning: config.ortSpinning,
+      maxBatch: config.maxBatch,
+      ...(config.concurrentRuns < config.poolSize ? { runGate: createRunGate(config.concurrentRuns) } : {}),
+    },
     config.poolSize,
   );
   serving.pool = pool;
@@ -159,6 +167,7 @@ async function main(): Promise<void> {
     imagePath: config.imagePath,
     poolSize: config.poolSize,
     intraOpThreads: config.intraOpThreads,
+    concurrentRuns: config.concurrentRuns,
     maxBatch: config.maxBatch,
     memory: { limit: config.memoryLimit.bytes, limitFrom: config.memoryLimit.source, ...plan },
   });

@@ -3,9 +3,9 @@ import { MiB } from '@edge-ssd/service-kit';
 import { loadDetectorConfig } from '../src/config';
 
 describe('detector configuration', () => {
-  it('defaults to the built-in face model and one single-threaded worker per granted CPU', () => {
+  it('defaults to the built-in face model, one run at a time on every granted CPU, and one worker preparing the next', () => {
     const config = loadDetectorConfig({}, { cpus: 6 });
-    expect(config).toMatchObject({ port: 50052, host: '0.0.0.0', builtinModel: 'faceapi-ssd-mobilenetv1', poolSize: 6, intraOpThreads: 1, maxBatch: 8, imagePath: 'exact' });
+    expect(config).toMatchObject({ port: 50052, host: '0.0.0.0', builtinModel: 'faceapi-ssd-mobilenetv1', poolSize: 2, intraOpThreads: 6, concurrentRuns: 1, maxBatch: 8, imagePath: 'exact' });
     expect(config.modelPath).toBe(path.resolve('models/faceapi-ssd-mobilenetv1.onnx'));
   });
 
@@ -15,9 +15,11 @@ describe('detector configuration', () => {
     expect(() => loadDetectorConfig({ MODEL_NAME: '../etc/passwd' }, { cpus: 2 })).toThrow("MODEL_NAME must be a model name such as faceapi-ssd-mobilenetv1, got '../etc/passwd'");
   });
 
-  it('keeps workers x threads within the CPUs when only threads are set', () => {
-    expect(loadDetectorConfig({ DETECTOR_INTRA_OP_THREADS: '2' }, { cpus: 6 }).poolSize).toBe(3);
-    expect(loadDetectorConfig({ DETECTOR_INTRA_OP_THREADS: '4' }, { cpus: 2 }).poolSize).toBe(1);
+  it('keeps runs x threads within the CPUs when only threads are set, with one more worker than runs', () => {
+    expect(loadDetectorConfig({ DETECTOR_INTRA_OP_THREADS: '2' }, { cpus: 6 })).toMatchObject({ concurrentRuns: 3, poolSize: 4 });
+    expect(loadDetectorConfig({ DETECTOR_INTRA_OP_THREADS: '4' }, { cpus: 2 })).toMatchObject({ concurrentRuns: 1, poolSize: 2 });
+    // More runs than workers is no gate at all.
+    expect(loadDetectorConfig({ DETECTOR_INTRA_OP_THREADS: '1', DETECTOR_POOL_SIZE: '2' }, { cpus: 2 })).toMatchObject({ concurrentRuns: 2, poolSize: 2 });
   });
 
   it('serves an explicit MODEL_PATH without generating anything', () => {

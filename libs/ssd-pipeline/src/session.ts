@@ -16,6 +16,9 @@ export interface SessionOptions {
   maxBatch: number;
 }
 
+/** Wraps the onnxruntime run alone (not preprocessing or post-processing), e.g. to limit runs at once. */
+type RunWrapper = <T>(run: () => Promise<T>) => Promise<T>;
+
 /** One image of a run, with the options of the request it came from. */
 export interface SessionItem {
   image: PixelImage;
@@ -75,14 +78,14 @@ export class SsdSession {
   }
 
   /** Runs the staged images: detections per image, boxes normalised to that image. */
-  async infer(): Promise<Detection[][]> {
+  async infer(around: RunWrapper = (run) => run()): Promise<Detection[][]> {
     const staged = this.staged;
     this.staged = [];
     const n = staged.length;
     if (n === 0) return [];
     const { spec } = this;
     const input = new ort.Tensor('float32', this.batchInput.subarray(0, n * this.imageSize), [n, 3, spec.input.height, spec.input.width]);
-    const outputs = await this.session.run({ [spec.input.name]: input });
+    const outputs = await around(() => this.session.run({ [spec.input.name]: input }));
     const loc = outputs[spec.outputs.loc]?.data;
     const conf = outputs[spec.outputs.conf]?.data;
     if (!(loc instanceof Float32Array) || !(conf instanceof Float32Array)) {

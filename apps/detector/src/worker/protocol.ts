@@ -8,6 +8,8 @@ export interface WorkerSettings {
   intraOpThreads: number;
   ortSpinning: boolean;
   maxBatch: number;
+  /** Shared counter of free session runs (run-gate.ts), when the pool has more workers than runs. */
+  runGate?: SharedArrayBuffer;
 }
 
 /** One image of a session run, with the options of the request it came from. */
