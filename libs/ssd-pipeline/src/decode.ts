@@ -42,10 +42,10 @@ export interface DecodeLimits {
 
 /**
  * How an encoded image becomes the pixels the preprocessor resizes. `exact`: decoded at full
- * resolution, then resized exactly as cv2.resize does. `fast` (opt-in): an image at least twice
- * the network input on both axes is resized by libvips while it is decoded (a JPEG or WebP is
- * shrunk on load by a power of two in the decoder itself, then reduced with a triangle filter),
- * so the worker receives about the input size; smaller images and raw pixels stay exact.
+ * resolution, then resized exactly as cv2.resize does. `fast` (opt-in): an image larger than the
+ * network input on both axes is reduced by libvips while it is decoded (at twice the input or
+ * more, a JPEG or WebP is first shrunk on load by a power of two inside the decoder; the rest is a
+ * triangle filter), so the worker receives the input size; upscales and raw pixels stay exact.
  */
 export type ImagePath = 'exact' | 'fast';
 
@@ -114,15 +114,15 @@ export async function probeImage(image: ImageSource, limits: DecodeLimits): Prom
 /**
  * The size libvips resizes to in the fast path, or undefined where the image stays exact: what
  * the preprocessor would sample from the image (all of it for a warp, the padded square for a
- * letterbox) must be at least twice the input on both axes.
+ * letterbox) must be larger than the input on both axes.
  */
 export function fastDecodeSize(probe: ImageProbe, input: Pick<InputSpec, 'width' | 'height' | 'resize'>): { width: number; height: number } | undefined {
   if (probe.format === 'raw') return undefined;
   const { width, height } = probe;
-  if (input.resize === 'warp') return width >= 2 * input.width && height >= 2 * input.height ? { width: input.width, height: input.height } : undefined;
+  if (input.resize === 'warp') return width > input.width && height > input.height ? { width: input.width, height: input.height } : undefined;
   // A letterbox pads to a square of the longer side: scale that side to the input's.
   const side = Math.max(width, height);
-  if (side < 2 * Math.max(input.width, input.height)) return undefined;
+  if (side <= Math.max(input.width, input.height)) return undefined;
   const scale = input.width / side;
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }

@@ -40,16 +40,17 @@ describe('image decoding', () => {
     expect([probe.width, probe.height]).toEqual([20, 40]);
   });
 
-  it('fast path: resizes while decoding only an encoded image at least twice the input on both axes', () => {
+  it('fast path: resizes while decoding only an encoded image larger than the input on both axes', () => {
     const warp = { width: 300, height: 300, resize: 'warp' as const };
     const letterbox = { width: 512, height: 512, resize: 'letterbox' as const };
     const probe = (format: 'jpeg' | 'raw', width: number, height: number) => ({ format, width, height, pixelBytes: 0, decodeBytes: 0 });
-    expect(fastDecodeSize(probe('jpeg', 640, 600), warp)).toEqual({ width: 300, height: 300 });
-    expect(fastDecodeSize(probe('jpeg', 640, 599), warp)).toBeUndefined();
+    expect(fastDecodeSize(probe('jpeg', 640, 480), warp)).toEqual({ width: 300, height: 300 });
+    expect(fastDecodeSize(probe('jpeg', 640, 300), warp)).toBeUndefined();
     expect(fastDecodeSize(probe('raw', 4000, 3000), warp)).toBeUndefined();
     // A letterbox keeps the aspect ratio: the longer side becomes the input's.
     expect(fastDecodeSize(probe('jpeg', 1280, 960), letterbox)).toEqual({ width: 512, height: 384 });
-    expect(fastDecodeSize(probe('jpeg', 1023, 200), letterbox)).toBeUndefined();
+    expect(fastDecodeSize(probe('jpeg', 600, 200), letterbox)).toEqual({ width: 512, height: 171 });
+    expect(fastDecodeSize(probe('jpeg', 512, 200), letterbox)).toBeUndefined();
   });
 
   it('fast path: decodes a large JPEG straight to the requested size, EXIF rotation applied first', async () => {
