@@ -449,6 +449,28 @@ describe('components/own-model', () => {
   });
 });
 
+describe('components/int8', () => {
+  it('makes and serves the INT8 face model, and makes the detector insist on INT8; nothing else changes', () => {
+    const rendered = withTempKustomization(
+      { 'kustomization.yaml': 'resources: [k8s/overlays/arm64-rk3399]\ncomponents: [k8s/components/int8]\n' },
+      K8S_DIR,
+      (dir) => parseStream(renderKustomization(dir)),
+    );
+    expect(rendered.flatMap((o) => schemaErrors(o))).toEqual([]);
+    expect(strictFieldErrors(rendered)).toEqual([]);
+    const d = find<Deployment>(rendered, 'Deployment', 'detector');
+    expect(d.spec.template.spec.initContainers!.map((c) => c.args)).toEqual([['prepare', 'faceapi-ssd-mobilenetv1-int8', '--dir', '/models']]);
+    const c = appContainer(d);
+    const env = containerEnv(c, rendered);
+    expect([env.MODEL_PATH, env.MODEL_PRECISION]).toEqual(['/models/faceapi-ssd-mobilenetv1-int8.onnx', 'int8']);
+    // The detector's own parser takes it: the model it is told to serve is the one the init container makes.
+    const config = loadDetectorConfig(env, { cpus: quantity(c.resources!.limits!.cpu), memoryBytes: quantity(c.resources!.limits!.memory) });
+    expect([config.modelPath, config.precision]).toEqual(['/models/faceapi-ssd-mobilenetv1-int8.onnx', 'int8']);
+    const overlay = parseStream(renderOverlay('arm64-rk3399'));
+    expect(rendered.filter((o) => o.kind !== 'Deployment' || o.metadata.name !== 'detector')).toEqual(overlay.filter((o) => o.kind !== 'Deployment' || o.metadata.name !== 'detector'));
+  });
+});
+
 describe('components/metrics-scrape', () => {
   it('opens only the metrics ports, only from the monitoring namespace', () => {
     const objects = withTempKustomization(
