@@ -39,4 +39,9 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // The gateway's demo page runs in a browser, as a classic script.
+    files: ['apps/gateway/static/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', fetch: 'readonly', performance: 'readonly', URL: 'readonly' } },
+  },
 );

@@ -13,7 +13,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(root, 'tsconfig.jest.json') }],
   },
   moduleNameMapper: {
-    '^@edge-ssd/(prng|ssd-core|ssd-pipeline|onnx-io|bn-fuse|importers|convert|model-zoo|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
+    '^@edge-ssd/(prng|ssd-core|ssd-pipeline|onnx-io|bn-fuse|importers|convert|quantize|anatomy|model-zoo|service-kit)$': path.join(root, 'libs/$1/src/index.ts'),
     '^@edge-ssd/protos$': path.join(root, 'protos/src/index.ts'),
     '^@edge-ssd/(ssd-core|onnx-io|importers|bn-fuse|service-kit|ssd-pipeline)/testing$': path.join(root, 'libs/$1/src/testing/index.ts'),
     // An app's configuration contract, which the Kubernetes manifests are checked against.

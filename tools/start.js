@@ -108,9 +108,12 @@ for (let k = 0; k < count; k++) {
 function onDetectorsReady() {
   if (mode === 'detector') return;
   const target = env.DETECTOR_TARGET || detectors.map((d) => d.target).join(',');
-  start('gateway', 'apps/gateway/dist/main.js', { DETECTOR_TARGET: target }, (line) => {
+  // The HTTP API and demo page are on for `npm start` (http://localhost:8080/); GATEWAY_HTTP_PORT=off closes them.
+  // (An empty GATEWAY_HTTP_PORT is unset for the gateway.)
+  const httpPort = env.GATEWAY_HTTP_PORT === 'off' ? '' : env.GATEWAY_HTTP_PORT || '8080';
+  start('gateway', 'apps/gateway/dist/main.js', { DETECTOR_TARGET: target, GATEWAY_HTTP_PORT: httpPort }, (line) => {
     const ready = readyFields(line, 'gateway');
-    if (ready) log('edge-ssd ready', { gatewayPort: ready.port, gatewayMetricsPort: ready.metricsPort, detectors, modelPath });
+    if (ready) log('edge-ssd ready', { gatewayPort: ready.port, gatewayMetricsPort: ready.metricsPort, httpPort: ready.httpPort, detectors, modelPath });
   });
 }
 

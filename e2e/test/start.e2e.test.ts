@@ -24,7 +24,7 @@ beforeAll(async () => {
   // A process group of its own, so the test can stop npm, the script and everything they started.
   npm = spawn('npm', ['start'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, DETECTORS: '3', GATEWAY_PORT: '0', GATEWAY_METRICS_PORT: '0', DETECTOR_PORT: '0' },
+    env: { ...process.env, DETECTORS: '3', GATEWAY_PORT: '0', GATEWAY_METRICS_PORT: '0', GATEWAY_HTTP_PORT: '0', DETECTOR_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -189,6 +189,16 @@ describe('docker/Dockerfile', () => {
     });
   });
 
+  it('ships the demo page with the gateway, from where its built server reads it', () => {
+    const copied = copies(stage('gateway'));
+    expect(copied).toContainEqual({ from: 'build', src: '/src/apps/gateway/static/', dest: 'apps/gateway/static/' });
+    // The build stage has the whole apps/ folder, so the page is there to copy.
+    expect(copies(stage('build'))).toContainEqual({ from: undefined, src: 'apps/', dest: 'apps/' });
+    expect(fs.readdirSync(path.join(ROOT, 'apps', 'gateway', 'static')).sort()).toEqual(['app.js', 'index.html', 'style.css']);
+    // main.js (in dist/) reads ../static: the same layout in the image as here.
+    expect(fs.readFileSync(path.join(ROOT, 'apps', 'gateway', 'src', 'main.ts'), 'utf8')).toContain("path.join(__dirname, '..', 'static')");
+  });
+
   it('keeps the model tooling out of the serving images', () => {
     for (const app of ['apps/detector', 'apps/gateway']) expect(closure(app).filter((d) => TOOLING.includes(d))).toEqual([]);
     expect(closure('apps/model-cli')).toEqual(expect.arrayContaining(TOOLING));

@@ -65,10 +65,10 @@ function portNamed(container: Container, name: string): number {
 function appConfig(app: App, env: Record<string, string>, cpus?: number) {
   if (app === 'gateway') {
     const c = loadGatewayConfig(env);
-    return { port: c.port, metricsPort: c.metricsPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
+    return { port: c.port, metricsPort: c.metricsPort, httpPort: c.httpPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
   }
   const c = loadDetectorConfig(env, { cpus: cpus ?? 2 });
-  return { port: c.port, metricsPort: c.metricsPort, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
+  return { port: c.port, metricsPort: c.metricsPort, httpPort: undefined, shutdownGraceMs: c.shutdownGraceMs, tls: c.tlsCert !== undefined };
 }
 
 const rendered = new Map<string, K8sObject[]>();
@@ -184,6 +184,17 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
     const startup = appContainer(deployment('detector')).startupProbe!;
     expect(startup.grpc?.service).toBe('ssd.v1.Detector');
     expect((startup.periodSeconds ?? 10) * (startup.failureThreshold ?? 3)).toBeGreaterThanOrEqual(expected.startupSeconds);
+  });
+
+  it('exposes the gateway\'s HTTP API on the port its configuration opens, through its Service', () => {
+    const c = appContainer(deployment('gateway'));
+    const { httpPort } = appConfig('gateway', containerEnv(c, objects));
+    expect(httpPort).toBe(8080);
+    expect(portNamed(c, 'http')).toBe(httpPort);
+    const svc = find<Service>(objects, 'Service', 'gateway');
+    expect(svc.spec.ports.find((p) => p.name === 'http')).toMatchObject({ port: httpPort, targetPort: 'http', protocol: 'TCP' });
+    // The detector has no HTTP API: nothing of the kind is exposed there.
+    expect(appContainer(deployment('detector')).ports!.map((p) => p.name)).not.toContain('http');
   });
 
   it('gives each pod a grace period matching its preStop delay and drain', () => {
@@ -341,7 +352,8 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
   it('lets clients reach the gateway, the gateway reach detectors, and nothing else reach detectors', () => {
     const gwLabels = deployment('gateway').spec.template.metadata.labels;
     const detLabels = deployment('detector').spec.template.metadata.labels;
-    const gwPort = appConfig('gateway', containerEnv(appContainer(deployment('gateway')), objects)).port;
+    const gwConfig = appConfig('gateway', containerEnv(appContainer(deployment('gateway')), objects));
+    const gwPort = gwConfig.port;
     const detPort = appConfig('detector', containerEnv(appContainer(deployment('detector')), objects)).port;
     const policies = byKind<NetworkPolicy>(objects, 'NetworkPolicy');
 
@@ -362,7 +374,9 @@ describe.each(Object.keys(EXPECTED))('overlay %s', (overlay) => {
     expect(forGateway).toHaveLength(1);
     const gp = forGateway[0]!.spec;
     expect(gp.policyTypes?.sort()).toEqual(['Egress', 'Ingress']);
-    expect(gp.ingress).toEqual([{ ports: [{ port: gwPort, protocol: 'TCP' }] }]);
+    // gRPC, and the HTTP API where the gateway's configuration opens it.
+    const gwPorts = [gwPort, ...(gwConfig.httpPort === undefined ? [] : [gwConfig.httpPort])];
+    expect(gp.ingress).toEqual([{ ports: gwPorts.map((port) => ({ port, protocol: 'TCP' })) }]);
     const toDetectors = (gp.egress ?? []).filter((r) => (r.to ?? []).some((peer) => selects(peer.podSelector, detLabels) && !peer.namespaceSelector));
     expect(toDetectors.map((r) => r.ports)).toEqual([[{ port: detPort, protocol: 'TCP' }]]);
     const dns = (gp.egress ?? []).filter((r) => r !== toDetectors[0]);

@@ -18,6 +18,11 @@ import type { GetModelInfoRequest__Output } from './generated/ssd/v1/GetModelInf
 import type { ModelInfo__Output } from './generated/ssd/v1/ModelInfo';
 import type { PixelFormat__Output } from './generated/ssd/v1/PixelFormat';
 import type { RawImage__Output } from './generated/ssd/v1/RawImage';
+import type { DetectStreamRequest as DetectStreamRequestInit, DetectStreamRequest__Output } from './generated/ssd/v1/DetectStreamRequest';
+import type { DetectStreamResponse as DetectStreamResponseInit, DetectStreamResponse__Output } from './generated/ssd/v1/DetectStreamResponse';
+import type { DropReason__Output } from './generated/ssd/v1/DropReason';
+import type { Frame__Output } from './generated/ssd/v1/Frame';
+import type { OverloadPolicy__Output } from './generated/ssd/v1/OverloadPolicy';
 
 export const PROTO_ROOT = path.join(__dirname, '..');
 export const SSD_PROTO_FILE = path.join(PROTO_ROOT, 'ssd', 'v1', 'ssd.proto');
@@ -65,9 +70,14 @@ export type ImageResult = ImageResult__Output;
 export type DetectResponse = DetectResponse__Output;
 export type ModelInfo = ModelInfo__Output;
 export type GetModelInfoRequest = GetModelInfoRequest__Output;
+export type Frame = Frame__Output;
+export type OverloadPolicy = OverloadPolicy__Output;
+export type DropReason = DropReason__Output;
+export type DetectStreamRequest = DetectStreamRequest__Output;
+export type DetectStreamResponse = DetectStreamResponse__Output;
 
 // Messages as they are sent: every field optional, as protobuf allows.
-export type { DetectOptionsInit, DetectRequestInit, DetectResponseInit };
+export type { DetectOptionsInit, DetectRequestInit, DetectResponseInit, DetectStreamRequestInit, DetectStreamResponseInit };
 
 export type { GatewayClient, GatewayHandlers } from './generated/ssd/v1/Gateway';
 export type { DetectorClient, DetectorHandlers } from './generated/ssd/v1/Detector';

@@ -30,6 +30,18 @@ export function detectRequestFields(definition: PackageDefinition): FieldNumbers
   };
 }
 
+/**
+ * The same look at one DetectStream message: its frame counts as the image, and the stream's
+ * options (at the message's top level, as in a DetectRequest) carry the class ids.
+ */
+export function detectStreamRequestFields(definition: PackageDefinition): FieldNumbers {
+  return {
+    images: fieldNumber(definition, 'ssd.v1.DetectStreamRequest', 'frame'),
+    options: fieldNumber(definition, 'ssd.v1.DetectStreamRequest', 'options'),
+    classIds: fieldNumber(definition, 'ssd.v1.DetectOptions', 'classIds'),
+  };
+}
+
 export class MalformedMessageError extends Error {
   override readonly name = 'MalformedMessageError';
 }

@@ -1,6 +1,6 @@
 // Counting a DetectRequest's images and class ids from its bytes, before decoding.
 import * as protobuf from 'protobufjs';
-import { detectRequestFields, loadSsdPackage, MalformedMessageError, scanDetectRequest, SSD_PROTO_FILE } from '../src';
+import { detectRequestFields, detectStreamRequestFields, loadSsdPackage, MalformedMessageError, scanDetectRequest, SSD_PROTO_FILE } from '../src';
 
 const root = protobuf.loadSync(SSD_PROTO_FILE);
 const DetectRequest = root.lookupType('ssd.v1.DetectRequest');
@@ -28,5 +28,17 @@ describe('scanDetectRequest', () => {
     expect(() => scanDetectRequest(bytes.subarray(0, bytes.length - 2), fields)).toThrow(MalformedMessageError);
     expect(() => scanDetectRequest(Buffer.from([0x0f]), fields)).toThrow('unsupported wire type 7');
     expect(() => scanDetectRequest(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), fields)).toThrow('varint longer than 10 bytes');
+  });
+});
+
+describe('scanDetectRequest on a DetectStream message', () => {
+  const DetectStreamRequest = root.lookupType('ssd.v1.DetectStreamRequest');
+  const streamFields = detectStreamRequestFields(loadSsdPackage().definition);
+
+  it('counts the frame as the image and the stream options\' class ids', () => {
+    const bytes = DetectStreamRequest.encode(
+      DetectStreamRequest.fromObject({ frame: { sequence: 7, image: { id: 'f', encoded: Buffer.from([1, 2, 3]) } }, options: { classIds: [15, 7, 300] }, policy: 2 }),
+    ).finish();
+    expect(scanDetectRequest(bytes, streamFields)).toEqual({ images: 1, classIds: 3 });
   });
 });

@@ -2,18 +2,43 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSsdPackage, type DetectRequestInit, type DetectResponse } from '@edge-ssd/protos';
+import { loadSsdPackage, type DetectRequestInit, type DetectResponse, type GatewayClient } from '@edge-ssd/protos';
 import { MiB, unary } from '@edge-ssd/service-kit';
-import { parseClientArgs, USAGE, UsageError, type ClientArgs } from './args';
+import { parseClientArgs, USAGE, UsageError, type ClientArgs, type StreamArgs } from './args';
 import { annotate } from './annotate';
+import { ffmpegMissing, filesAsFrames, frameFiles, videoFrames } from './frames';
+import { runStream } from './stream';
 
-async function run(args: ClientArgs): Promise<number> {
-  const images = await Promise.all(args.files.map(async (file) => ({ file, bytes: await readFile(file) })));
+function gatewayClient(target: string): GatewayClient {
   const { Gateway } = loadSsdPackage();
-  const client = new Gateway(args.target, grpc.credentials.createInsecure(), {
+  return new Gateway(target, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * MiB,
     'grpc.max_send_message_length': 256 * MiB,
   });
+}
+
+async function stream(args: ClientArgs & { stream: StreamArgs }): Promise<number> {
+  const { video, fps } = args.stream;
+  if (video !== undefined) {
+    const missing = ffmpegMissing();
+    if (missing) {
+      process.stderr.write(`detect: ${missing}\n`);
+      return 2;
+    }
+  }
+  const frames = video !== undefined ? videoFrames(video, fps) : filesAsFrames(await frameFiles(args.files));
+  const client = gatewayClient(args.target);
+  try {
+    return await runStream(args, client, frames);
+  } finally {
+    client.close();
+  }
+}
+
+async function run(args: ClientArgs): Promise<number> {
+  if (args.stream) return stream({ ...args, stream: args.stream });
+  const images = await Promise.all(args.files.map(async (file) => ({ file, bytes: await readFile(file) })));
+  const client = gatewayClient(args.target);
   const request: DetectRequestInit = {
     images: images.map(({ file, bytes }) => ({ id: file, encoded: bytes })),
     options: { scoreThreshold: args.scoreThreshold, iouThreshold: args.iouThreshold, classIds: args.classIds },

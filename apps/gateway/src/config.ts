@@ -24,6 +24,10 @@ export interface GatewayConfig {
   port: number;
   /** Prometheus /metrics over HTTP. */
   metricsPort: number;
+  /** The HTTP API (DeepStack-compatible routes, /v1/detect, the demo page); undefined = off. */
+  httpPort?: number;
+  /** Detectors serving a face model for POST /v1/vision/face; undefined = those of DETECTOR_TARGET. */
+  faceDetectorTarget?: DetectorTarget;
   detectorTarget: DetectorTarget;
   /** How often the target is resolved again (DNS names, the list file). */
   resolveIntervalMs: number;
@@ -39,6 +43,8 @@ export interface GatewayConfig {
   attemptTimeoutMs: number;
   /** Detect calls in progress at once; beyond it, RESOURCE_EXHAUSTED at once. */
   maxConcurrency: number;
+  /** DetectStream frames in flight per stream: the default, and the most a client may ask for. */
+  streamMaxInFlight: number;
   maxImagesPerRequest: number;
   maxMessageBytes: number;
   /** Longest `class_ids` accepted, counted before the request is decoded. */
@@ -72,6 +78,14 @@ function authTokens(env: Env): string[] {
   }
 }
 
+function faceTarget(text: string | undefined): DetectorTarget | undefined {
+  try {
+    return text === undefined ? undefined : parseDetectorTarget(text);
+  } catch (error) {
+    throw new ConfigError((error as Error).message.replace(/^DETECTOR_TARGET/, 'GATEWAY_FACE_DETECTOR_TARGET'));
+  }
+}
+
 function pair(env: Env, certName: string, keyName: string): { cert?: string; key?: string } {
   const cert = envOptionalString(env, certName);
   const key = envOptionalString(env, keyName);
@@ -90,6 +104,10 @@ export function loadGatewayConfig(env: Env = process.env, host: HostLimits = hos
     host: envString(env, 'GATEWAY_HOST', '0.0.0.0'),
     port: envInt(env, 'GATEWAY_PORT', 50051, { min: 0, max: 65535 }),
     metricsPort: envInt(env, 'GATEWAY_METRICS_PORT', 9465, { min: 0, max: 65535 }),
+    // Off unless set: a listener that takes images without gRPC's framing is opened on purpose
+    // (`npm start` and the Kubernetes base set 8080).
+    httpPort: envOptionalString(env, 'GATEWAY_HTTP_PORT') === undefined ? undefined : envInt(env, 'GATEWAY_HTTP_PORT', 0, { min: 0, max: 65535 }),
+    faceDetectorTarget: faceTarget(envOptionalString(env, 'GATEWAY_FACE_DETECTOR_TARGET')),
     detectorTarget: parseDetectorTarget(envString(env, 'DETECTOR_TARGET', '127.0.0.1:50052')),
     resolveIntervalMs: envInt(env, 'GATEWAY_RESOLVE_INTERVAL_MS', 5000, { min: 100 }),
     healthIntervalMs: envInt(env, 'GATEWAY_HEALTH_INTERVAL_MS', 1000, { min: 50 }),
@@ -99,6 +117,7 @@ export function loadGatewayConfig(env: Env = process.env, host: HostLimits = hos
     retryMaxBackoffMs: envInt(env, 'GATEWAY_RETRY_MAX_BACKOFF_MS', 1000, { min: retryInitialBackoffMs }),
     attemptTimeoutMs: envInt(env, 'GATEWAY_ATTEMPT_TIMEOUT_MS', 5_000, { min: 1 }),
     maxConcurrency: envInt(env, 'GATEWAY_MAX_CONCURRENCY', 64, { min: 1 }),
+    streamMaxInFlight: envInt(env, 'GATEWAY_STREAM_MAX_IN_FLIGHT', 4, { min: 1, max: 64 }),
     maxImagesPerRequest: envInt(env, 'GATEWAY_MAX_IMAGES', 256, { min: 1, max: 100_000 }),
     // A message is read whole before it can be looked at: the largest one is sized to the memory.
     maxMessageBytes: envInt(env, 'GATEWAY_MAX_MESSAGE_BYTES', Math.min(64 * MiB, Math.max(4 * MiB, Math.floor(memory.bytes / 16 / MiB) * MiB)), { min: 1024, max: 2 ** 31 - 1 }),

@@ -1,8 +1,13 @@
 // Gateway process: public gRPC listener -> detectors. Logs one JSON line "gateway ready" with
 // the bound ports once it listens. Its health is SERVING while at least one detector is.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { loadSsdPackage } from '@edge-ssd/protos';
 import { ByteBudget, gateInterceptor, measuredService, serve } from '@edge-ssd/service-kit';
 import { loadGatewayConfig } from './config';
+import { startFacePool } from './http/face-pool';
+import { DetectorPool } from './http/pool';
+import { startHttpServer } from './http/server';
 import { GatewayMetrics } from './metrics';
 import { planGatewayMemory, REQUEST_FACTOR } from './memory-plan';
 import { Admission } from './security/admission';
@@ -10,6 +15,7 @@ import { TokenAuth } from './security/auth';
 import { detectorCredentials, serverCredentials } from './security/tls';
 import { Dispatcher } from './service/dispatch';
 import { createGatewayService } from './service/gateway-service';
+import { createDetectStream } from './service/detect-stream';
 import { DetectorSet } from './upstream/detector-set';
 import { resolveTarget } from './upstream/resolve';
 
@@ -54,16 +60,17 @@ async function main(): Promise<void> {
   const metrics = new GatewayMetrics(app.registry);
   metrics.watchMemory(plan, { requests, operational });
   inFlight = (delta) => metrics.inFlight.inc(delta);
+  const channelOptions = {
+    // The dispatcher retries on other detectors itself; grpc-js's own retries would keep a copy
+    // of every chunk message sent until its call ends.
+    'grpc.enable_retries': 0,
+    'grpc.max_receive_message_length': config.maxMessageBytes,
+    'grpc.max_send_message_length': config.maxMessageBytes,
+    ...(config.detectorTlsServerName ? { 'grpc.ssl_target_name_override': config.detectorTlsServerName } : {}),
+  };
   const detectors = new DetectorSet({
     credentials: detectorCredentials(config),
-    channelOptions: {
-      // The dispatcher retries on other detectors itself; grpc-js's own retries would keep a copy
-      // of every chunk message sent until its call ends.
-      'grpc.enable_retries': 0,
-      'grpc.max_receive_message_length': config.maxMessageBytes,
-      'grpc.max_send_message_length': config.maxMessageBytes,
-      ...(config.detectorTlsServerName ? { 'grpc.ssl_target_name_override': config.detectorTlsServerName } : {}),
-    },
+    channelOptions,
     healthIntervalMs: config.healthIntervalMs,
     log,
     onHealthChange: (healthy) => {
@@ -87,15 +94,19 @@ async function main(): Promise<void> {
   const resolver = setInterval(() => void refresh(), config.resolveIntervalMs);
   resolver.unref();
 
-  const dispatcher = new Dispatcher(
-    detectors,
-    config.chunkSize,
-    { maxAttempts: config.maxAttempts, initialBackoffMs: config.retryInitialBackoffMs, maxBackoffMs: config.retryMaxBackoffMs, attemptTimeoutMs: config.attemptTimeoutMs },
+  const retryPolicy = { maxAttempts: config.maxAttempts, initialBackoffMs: config.retryInitialBackoffMs, maxBackoffMs: config.retryMaxBackoffMs, attemptTimeoutMs: config.attemptTimeoutMs };
+  const dispatcher = new Dispatcher(detectors, config.chunkSize, retryPolicy, log, metrics.observer());
+  const streams = createDetectStream({
+    dispatcher,
+    maxInFlight: config.streamMaxInFlight,
+    defaultDeadlineMs: config.defaultDeadlineMs,
     log,
-    metrics.observer(),
-  );
+    observer: metrics.streamObserver(),
+  });
+  // Streams would hold the drain until its grace period: they answer what they have read and end.
+  app.onDrainStart(() => streams.drain());
   app.server.addService(
-    measuredService(ssd.Gateway.service, { Detect: admission.detectGuard(ssd) }),
+    measuredService(ssd.Gateway.service, { Detect: admission.detectGuard(ssd), DetectStream: admission.detectStreamGuard(ssd) }),
     createGatewayService({
       dispatcher,
       detectors,
@@ -103,8 +114,50 @@ async function main(): Promise<void> {
       defaultDeadlineMs: config.defaultDeadlineMs,
       log,
       record: (code, imageCodes) => metrics.request(code, imageCodes),
+      detectStream: streams.handler,
     }),
   );
+  const pool = new DetectorPool(dispatcher, detectors);
+  const faces =
+    config.faceDetectorTarget === undefined
+      ? undefined
+      : await startFacePool({
+          target: config.faceDetectorTarget,
+          credentials: detectorCredentials(config),
+          channelOptions,
+          healthIntervalMs: config.healthIntervalMs,
+          resolveIntervalMs: config.resolveIntervalMs,
+          chunkSize: config.chunkSize,
+          retry: retryPolicy,
+          log,
+          observer: metrics.observer(),
+          onRemoved: (address) => metrics.forgetDetector(address),
+        });
+  const http =
+    config.httpPort === undefined
+      ? undefined
+      : await startHttpServer(
+          {
+            admission,
+            auth,
+            pool,
+            facePool: faces?.pool ?? pool,
+            maxImageBytes: config.maxMessageBytes,
+            maxClassIds: config.maxClassIds,
+            deadlineMs: config.defaultDeadlineMs,
+            staticDir: path.join(__dirname, '..', 'static'),
+            log,
+            observe: { request: (route, status, seconds) => metrics.httpRequest(route, status, seconds), image: (code) => metrics.httpImage(code) },
+            tls: config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined,
+          },
+          config.host,
+          config.httpPort,
+        );
+  // HTTP stops taking requests when the drain starts; those in flight end before the detectors go.
+  let httpClosed: Promise<void> = Promise.resolve();
+  app.onDrainStart(() => void (httpClosed = http?.close(config.shutdownGraceMs) ?? httpClosed));
+  app.onDrain(() => httpClosed);
+  app.onDrain(() => faces?.close());
   app.onDrain(() => {
     clearInterval(resolver);
     detectors.close();
@@ -118,6 +171,7 @@ async function main(): Promise<void> {
     tls: config.tlsCert !== undefined,
     auth: config.authTokens.length > 0,
     detectors: detectors.addresses(),
+    httpPort: http?.port,
     maxMessageBytes: config.maxMessageBytes,
     memory: { limit: config.memoryLimit.bytes, limitFrom: config.memoryLimit.source, ...plan },
   });

@@ -5,14 +5,20 @@ import * as grpc from '@grpc/grpc-js';
 import { statusName, type ByteBudget } from '@edge-ssd/service-kit';
 import type { GatewayMemoryPlan } from './memory-plan';
 import type { DispatchObserver } from './service/dispatch';
+import type { StreamObserver } from './service/detect-stream';
 
 export class GatewayMetrics {
   private readonly requests: Counter<'code'>;
   private readonly images: Counter<'code'>;
   private readonly retries: Counter<'code'>;
   private readonly detectorSeconds: Histogram<'detector' | 'code'>;
+  private readonly httpRequests: Counter<'route' | 'status'>;
+  private readonly httpSeconds: Histogram<'route'>;
   readonly inFlight: Gauge;
   readonly healthyDetectors: Gauge;
+  private readonly streamsActive: Gauge;
+  private readonly streamFrames: Counter<'outcome' | 'reason'>;
+  private readonly streamFrameSeconds: Histogram<'outcome'>;
   /** Status codes seen per detector, so its series can be removed when it leaves. */
   private readonly seen = new Map<string, Set<string>>();
 
@@ -28,8 +34,30 @@ export class GatewayMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.httpRequests = new Counter({ name: 'gateway_http_requests_total', help: 'HTTP API requests by route and HTTP status', labelNames: ['route', 'status'], registers });
+    this.httpSeconds = new Histogram({
+      name: 'gateway_http_request_seconds',
+      help: 'HTTP API request latency by route, from the first byte to the answer',
+      labelNames: ['route'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     this.inFlight = new Gauge({ name: 'gateway_inflight_requests', help: 'Detect calls in progress', registers });
     this.healthyDetectors = new Gauge({ name: 'gateway_healthy_detectors', help: 'Detectors answering SERVING', registers });
+    this.streamsActive = new Gauge({ name: 'gateway_streams_active', help: 'DetectStream calls open', registers });
+    this.streamFrames = new Counter({
+      name: 'gateway_stream_frames_total',
+      help: 'DetectStream frames answered, by outcome (served, failed, dropped) and reason (status of a failed frame, superseded or stale for a dropped one)',
+      labelNames: ['outcome', 'reason'],
+      registers,
+    });
+    this.streamFrameSeconds = new Histogram({
+      name: 'gateway_stream_frame_seconds',
+      help: "DetectStream frame latency, from the frame's arrival to its answer, by outcome",
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2.5, 5, 10],
+      registers,
+    });
   }
 
   observer(): DispatchObserver {
@@ -42,6 +70,17 @@ export class GatewayMetrics {
         codes.add(name);
       },
       retry: (code) => this.retries.inc({ code: statusName(code) }),
+    };
+  }
+
+  streamObserver(): StreamObserver {
+    return {
+      opened: () => this.streamsActive.inc(),
+      closed: () => this.streamsActive.dec(),
+      frame: (outcome, reason, seconds) => {
+        this.streamFrames.inc({ outcome, reason });
+        this.streamFrameSeconds.observe({ outcome }, seconds);
+      },
     };
   }
 
@@ -67,5 +106,16 @@ export class GatewayMetrics {
   request(code: grpc.status, imageCodes: grpc.status[]): void {
     this.requests.inc({ code: statusName(code) });
     for (const c of imageCodes) this.images.inc({ code: statusName(c) });
+  }
+
+  /** An HTTP API request answered (route as registered, so the label set stays bounded). */
+  httpRequest(route: string, status: number, seconds: number): void {
+    this.httpRequests.inc({ route, status: String(status) });
+    this.httpSeconds.observe({ route }, seconds);
+  }
+
+  /** The status of an image that came over HTTP, counted with gRPC's in gateway_images_total. */
+  httpImage(code: grpc.status): void {
+    this.images.inc({ code: statusName(code) });
   }
 }

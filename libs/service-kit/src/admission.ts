@@ -17,11 +17,16 @@ interface Refusal {
 export interface CallGate {
   /** Before the body is read: undefined lets the call go on; a status ends it there. */
   beforeRead(metadata: grpc.Metadata): Promise<Refusal | undefined> | Refusal | undefined;
-  /** The request message arrived (measured by requestSize); a status refuses it. */
-  onMessage?(message: unknown): Refusal | undefined;
+  /**
+   * A request message arrived (measured by requestSize); a status refuses it. A promise holds the
+   * message back, and the reading of the next one, until it settles.
+   */
+  onMessage?(message: unknown): MessageCheck;
   /** Called once when the call ends, however it ends. */
   onEnd?(): void;
 }
+
+type MessageCheck = Promise<Refusal | undefined> | Refusal | undefined;
 
 /** The method a call is for: its path (/package.Service/Method) and whether the client streams. */
 export interface CalledMethod {
@@ -56,9 +61,11 @@ export function gateInterceptor(gateFor: (method: CalledMethod, call: grpc.Serve
               );
           },
           onReceiveMessage(message, nextMessage) {
-            const refusal = refusalOf(message) ?? gate.onMessage?.(message);
-            if (refusal) refuse(refusal);
-            else nextMessage(message);
+            const check = refusalOf(message) ?? gate.onMessage?.(message);
+            const settle = (refusal: Refusal | undefined): void => (refusal ? refuse(refusal) : nextMessage(message));
+            // Unary calls stay synchronous; a stream's message may wait for memory.
+            if (check instanceof Promise) check.then(settle, () => refuse({ code: grpc.status.INTERNAL, details: 'internal error' }));
+            else settle(check);
           },
           onCancel() {
             end();
@@ -84,11 +91,16 @@ export function allGates(...gates: CallGate[]): CallGate {
       return undefined;
     },
     onMessage(message) {
-      for (const gate of gates) {
-        const refusal = gate.onMessage?.(message);
-        if (refusal) return refusal;
-      }
-      return undefined;
+      const from = (i: number): MessageCheck => {
+        for (; i < gates.length; i++) {
+          const check = gates[i]!.onMessage?.(message);
+          const next = i + 1;
+          if (check instanceof Promise) return check.then((refusal) => refusal ?? from(next));
+          if (check) return check;
+        }
+        return undefined;
+      };
+      return from(0);
     },
     onEnd() {
       for (const gate of gates) gate.onEnd?.();
@@ -103,6 +115,13 @@ export interface MemoryGateOptions {
   factor: number;
   /** Keep the worst case for the whole call (a client stream reads later messages into it too). */
   holdForCall?: boolean;
+  /**
+   * A stream whose messages are held after they are read (frames in flight): each message, once
+   * read, waits for a reservation of its own (size x factor) before it is handed on (and before the
+   * next is read), kept until releaseRequest(message) or the call's end. The worst case, held for
+   * the call, then covers only the message being read.
+   */
+  perMessage?: boolean;
   maxWaitMs: number;
   /** The call's deadline, epoch ms (Infinity for none). */
   deadline: number;
@@ -117,6 +136,29 @@ export function memoryGate(budget: ByteBudget, options: MemoryGateOptions): Call
   let reservation: Reservation | undefined;
   let ended = false;
   const abort = new AbortController();
+  const perMessage = new Set<Reservation>();
+  const refusal = (error: BudgetError): Refusal => {
+    const code = error.reason === 'deadline' ? grpc.status.DEADLINE_EXCEEDED : error.reason === 'cancelled' ? grpc.status.CANCELLED : grpc.status.RESOURCE_EXHAUSTED;
+    return { code, details: error.message };
+  };
+  const holdMessage = async (message: object, bytes: number): Promise<Refusal | undefined> => {
+    try {
+      const granted = await budget.acquire(Math.min(bytes, budget.capacity), { deadline: options.deadline, maxWaitMs: options.maxWaitMs, signal: abort.signal });
+      if (ended) {
+        granted.release();
+        return undefined;
+      }
+      perMessage.add(granted);
+      held.set(message, () => {
+        perMessage.delete(granted);
+        granted.release();
+      });
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof BudgetError)) throw error;
+      return refusal(error);
+    }
+  };
   return {
     async beforeRead() {
       try {
@@ -127,12 +169,12 @@ export function memoryGate(budget: ByteBudget, options: MemoryGateOptions): Call
         return undefined;
       } catch (error) {
         if (!(error instanceof BudgetError)) throw error;
-        const code = error.reason === 'deadline' ? grpc.status.DEADLINE_EXCEEDED : error.reason === 'cancelled' ? grpc.status.CANCELLED : grpc.status.RESOURCE_EXHAUSTED;
-        return { code, details: error.message };
+        return refusal(error);
       }
     },
     onMessage(message) {
       const size = requestSize(message);
+      if (options.perMessage && size !== undefined) return holdMessage(message as object, Math.ceil(size * options.factor));
       if (size !== undefined && !options.holdForCall) reservation?.shrinkTo(Math.ceil(size * options.factor));
       return undefined;
     },
@@ -140,11 +182,22 @@ export function memoryGate(budget: ByteBudget, options: MemoryGateOptions): Call
       ended = true;
       abort.abort();
       reservation?.release();
+      for (const r of perMessage) r.release();
+      perMessage.clear();
     },
   };
 }
 
 const sizes = new WeakMap<object, number>();
+const held = new WeakMap<object, () => void>();
+
+/** Gives back what a stream's message holds of its call's memory (memoryGate's perMessage). */
+export function releaseRequest(message: unknown): void {
+  if (typeof message !== 'object' || message === null) return;
+  const release = held.get(message);
+  held.delete(message);
+  release?.();
+}
 const REFUSED = Symbol('edge-ssd:refused');
 
 /** Serialized size of a request message read by a service made with measuredService. */

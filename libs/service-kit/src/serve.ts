@@ -39,6 +39,11 @@ export interface Serving {
   listen(fields?: Record<string, unknown>): Promise<number>;
   /** A step of the drain, run after the server has stopped taking calls (in the order added). */
   onDrain(step: () => Promise<void> | void): void;
+  /**
+   * Told when the drain begins, before the server waits for its calls: long-lived calls (streams)
+   * that would otherwise keep it waiting until the grace period finish their work and end.
+   */
+  onDrainStart(start: () => void): void;
   readonly draining: boolean;
 }
 
@@ -49,11 +54,13 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const server = new Server(options.serverOptions);
   const health = addOperationalServices(server, options.definition, options.services);
   const steps: Array<() => Promise<void> | void> = [];
+  const starts: Array<() => void> = [];
   let draining = false;
   onTerminate(async (signal) => {
     draining = true;
     log.info('draining', { signal });
     health.set('NOT_SERVING');
+    for (const start of starts) start();
     await shutdownServer(server, options.shutdownGraceMs);
     for (const step of steps) await step();
     await metricsServer.close();
@@ -71,6 +78,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
       return port;
     },
     onDrain: (step) => void steps.push(step),
+    onDrainStart: (start) => void starts.push(start),
     get draining() {
       return draining;
     },

@@ -1,6 +1,7 @@
 // Calls are admitted before their bodies are read: a real grpc-js server and client.
 import * as grpc from '@grpc/grpc-js';
-import { allGates, bindServer, ByteBudget, gateInterceptor, measuredService, memoryGate, requestSize, type CallGate } from '../src';
+import { allGates, bindServer, ByteBudget, gateInterceptor, measuredService, memoryGate, releaseRequest, requestSize, type CallGate } from '../src';
+import { until } from '../src/testing';
 
 let decoded = 0;
 const definition: grpc.ServiceDefinition = {
@@ -86,5 +87,65 @@ describe('admission before the body', () => {
     } finally {
       held.release();
     }
+  });
+});
+
+describe('a stream whose messages are held after they are read (perMessage)', () => {
+  const streamDefinition: grpc.ServiceDefinition = {
+    Frames: {
+      path: '/test.Echo/Frames',
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (b: Buffer) => b,
+      requestDeserialize: (b: Buffer) => ({ bytes: b }),
+      responseSerialize: (n: number) => Buffer.from(String(n)),
+      responseDeserialize: (b: Buffer) => Number(b.toString()),
+    },
+  };
+  const streamBudget = new ByteBudget(10_000, { name: 'stream budget', maxWaiters: 4, maxWaitMs: 5_000 });
+  let streamServer: grpc.Server;
+  let streamClient: grpc.Client;
+  const received: Array<{ bytes: Buffer }> = [];
+
+  beforeAll(async () => {
+    streamServer = new grpc.Server({
+      interceptors: [gateInterceptor(() => memoryGate(streamBudget, { worstCaseBytes: 1000, factor: 2, holdForCall: true, perMessage: true, maxWaitMs: 5_000, deadline: Infinity }))],
+    });
+    streamServer.addService(measuredService(streamDefinition), {
+      Frames(call: grpc.ServerDuplexStream<{ bytes: Buffer }, number>) {
+        call.on('data', (message: { bytes: Buffer }) => {
+          received.push(message);
+          call.write(streamBudget.inUse);
+        });
+        call.on('end', () => call.end());
+      },
+    });
+    const port = await bindServer(streamServer, '127.0.0.1:0');
+    const Client = grpc.makeGenericClientConstructor(streamDefinition, 'Echo');
+    streamClient = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  });
+
+  afterAll(() => {
+    streamClient.close();
+    streamServer.forceShutdown();
+  });
+
+  it('reserves each message until it is released, holds back what does not fit, and gives everything back at the end', async () => {
+    const call = (streamClient as unknown as { Frames(): grpc.ClientDuplexStream<Buffer, number> }).Frames();
+    const answers: number[] = [];
+    call.on('data', (n: number) => answers.push(n));
+    const ended = new Promise((resolve) => call.on('status', resolve));
+    // The read slot (1000) plus 2 x 2000 per message: two fit in 10 000, the third must wait.
+    for (let i = 0; i < 3; i++) call.write(Buffer.alloc(2000, i + 1));
+    await until(() => received.length === 2, 'two messages');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(received).toHaveLength(2);
+    expect(answers).toEqual([5000, 9000]);
+    releaseRequest(received[0]);
+    await until(() => received.length === 3, 'the third message, once the first is released');
+    expect(streamBudget.inUse).toBe(9000);
+    call.end();
+    await ended;
+    await until(() => streamBudget.inUse === 0, 'every reservation released at the end');
   });
 });

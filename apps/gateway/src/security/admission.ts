@@ -3,8 +3,8 @@
 // included: they need no credentials, so their bodies are bounded by a budget of their own).
 // Requests whose bytes carry more images or class ids than allowed are refused before decoding.
 import * as grpc from '@grpc/grpc-js';
-import { detectRequestFields, MalformedMessageError, scanDetectRequest, type SsdPackage } from '@edge-ssd/protos';
-import { allGates, callDeadline, memoryGate, type ByteBudget, type CalledMethod, type CallGate, type RequestGuard } from '@edge-ssd/service-kit';
+import { detectRequestFields, detectStreamRequestFields, MalformedMessageError, scanDetectRequest, type SsdPackage } from '@edge-ssd/protos';
+import { allGates, BudgetError, callDeadline, memoryGate, type ByteBudget, type CalledMethod, type CallGate, type RequestGuard } from '@edge-ssd/service-kit';
 import type { TokenAuth } from './auth';
 
 export interface AdmissionDeps {
@@ -21,7 +21,17 @@ export interface AdmissionDeps {
   inFlight?(delta: number): void;
 }
 
-const PUBLIC = new Set(['/ssd.v1.Gateway/Detect', '/ssd.v1.Gateway/GetModelInfo']);
+const DETECT_STREAM = '/ssd.v1.Gateway/DetectStream';
+
+/** A request admitted by admitRequest: shrink its reservation once its body is read; end it once. */
+export interface AdmittedRequest {
+  shrinkTo(bodyBytes: number): void;
+  end(): void;
+}
+
+type Refusal = Exclude<ReturnType<RequestGuard>, undefined>;
+
+const PUBLIC = new Set(['/ssd.v1.Gateway/Detect', '/ssd.v1.Gateway/GetModelInfo', DETECT_STREAM]);
 
 export class Admission {
   private detecting = 0;
@@ -39,14 +49,28 @@ export class Admission {
       return memoryGate(deps.operational, { worstCaseBytes: deps.maxMessageBytes, factor: 1, holdForCall: method.requestStream, maxWaitMs: 0, deadline });
     }
     const gates: CallGate[] = [{ beforeRead: (metadata) => deps.auth.check(metadata) }];
-    if (methodPath === '/ssd.v1.Gateway/Detect') gates.push(this.concurrencyGate());
-    gates.push(memoryGate(deps.requests, { worstCaseBytes: deps.maxMessageBytes * deps.requestFactor, factor: deps.requestFactor, maxWaitMs: deps.memoryWaitMs, deadline }));
+    if (methodPath === '/ssd.v1.Gateway/Detect' || methodPath === DETECT_STREAM) gates.push(this.concurrencyGate());
+    if (methodPath === DETECT_STREAM) {
+      // A stream holds one slot and, for its life, room for the message being read; each frame
+      // then holds its own share until it is answered (detect-stream.ts releases it).
+      gates.push(memoryGate(deps.requests, { worstCaseBytes: deps.maxMessageBytes, factor: deps.requestFactor, holdForCall: true, perMessage: true, maxWaitMs: deps.memoryWaitMs, deadline }));
+    } else {
+      gates.push(memoryGate(deps.requests, { worstCaseBytes: deps.maxMessageBytes * deps.requestFactor, factor: deps.requestFactor, maxWaitMs: deps.memoryWaitMs, deadline }));
+    }
     return allGates(...gates);
   }
 
   /** Refuses a Detect request whose bytes carry too many images or class ids, before decoding. */
   detectGuard(ssd: SsdPackage): RequestGuard {
-    const fields = detectRequestFields(ssd.definition);
+    return this.guard(detectRequestFields(ssd.definition));
+  }
+
+  /** The same for each DetectStream message (one frame, the stream's options). */
+  detectStreamGuard(ssd: SsdPackage): RequestGuard {
+    return this.guard(detectStreamRequestFields(ssd.definition));
+  }
+
+  private guard(fields: ReturnType<typeof detectRequestFields>): RequestGuard {
     const { maxImagesPerRequest, maxClassIds } = this.deps;
     return (bytes) => {
       try {
@@ -59,6 +83,34 @@ export class Admission {
         throw error;
       }
     };
+  }
+
+  /**
+   * Admits a Detect request that does not arrive over gRPC (the HTTP API) through the same gates:
+   * the concurrency limit Detect calls count against, then `bodyBytes` x the request factor of the
+   * request budget (the largest body while its size is unknown), waited for as a Detect call
+   * waits. Credentials are the caller's to check: an HTTP client may send its key in the body.
+   */
+  async admitRequest(bodyBytes: number, deadline: number, signal?: AbortSignal): Promise<AdmittedRequest | Refusal> {
+    const { deps } = this;
+    const concurrency = this.concurrencyGate();
+    const refused = await concurrency.beforeRead(new grpc.Metadata());
+    if (refused) return refused;
+    try {
+      const bytes = Math.min(bodyBytes * deps.requestFactor, deps.requests.capacity);
+      const reservation = await deps.requests.acquire(bytes, { deadline, maxWaitMs: deps.memoryWaitMs, signal });
+      return {
+        shrinkTo: (read) => reservation.shrinkTo(read * deps.requestFactor),
+        end: () => {
+          reservation.release();
+          concurrency.onEnd?.();
+        },
+      };
+    } catch (error) {
+      concurrency.onEnd?.();
+      if (!(error instanceof BudgetError)) throw error;
+      return { code: error.reason === 'deadline' ? grpc.status.DEADLINE_EXCEEDED : error.reason === 'cancelled' ? grpc.status.CANCELLED : grpc.status.RESOURCE_EXHAUSTED, details: error.message };
+    }
   }
 
   private concurrencyGate(): CallGate {

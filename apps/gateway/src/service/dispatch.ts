@@ -89,8 +89,13 @@ export function backoffMs(attempt: number, policy: Pick<RetryPolicy, 'initialBac
 
 export interface DispatchContext {
   deadline: number;
-  /** The client's call: its cancellation reaches every detector call. */
-  parent: grpc.ServerUnaryCall<unknown, unknown>;
+  /**
+   * The client's call (a unary call, or the stream a frame came in): its cancellation reaches every
+   * detector call. None for a request that did not come over gRPC (HTTP): `signal` ends it then.
+   */
+  parent?: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+  /** Ends this dispatch alone, as the call's cancellation would (a stream that failed, say). */
+  signal?: AbortSignal;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -122,7 +127,9 @@ export class Dispatcher {
     const chunks = request.images.length > 0 ? chunk(request.images, this.chunkSize) : [[]];
     const stop = new AbortController();
     const onCancelled = (): void => stop.abort();
-    context.parent.once('cancelled', onCancelled);
+    context.parent?.once('cancelled', onCancelled);
+    if (context.signal?.aborted) stop.abort();
+    context.signal?.addEventListener('abort', onCancelled, { once: true });
     try {
       const answers = await Promise.all(
         chunks.map((images) =>
@@ -136,7 +143,8 @@ export class Dispatcher {
       const model = answers.find((a) => a.model !== '')?.model ?? '';
       return { results: answers.flatMap((a) => a.results), model };
     } finally {
-      context.parent.removeListener('cancelled', onCancelled);
+      context.parent?.removeListener('cancelled', onCancelled);
+      context.signal?.removeEventListener('abort', onCancelled);
       stop.abort();
     }
   }
@@ -160,7 +168,7 @@ export class Dispatcher {
         this.observer.retry?.(lastCode);
         await sleep(wait, stop);
       }
-      if (stop.aborted || context.parent.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
+      if (stop.aborted || context.parent?.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
       // Prefer a detector this chunk has not failed on; after every one has, start over.
       const detector = this.detectors.pick(tried) ?? this.detectors.pick();
       if (!detector) {
@@ -198,7 +206,7 @@ export class Dispatcher {
       } catch (error) {
         const e = asServiceError(error);
         this.observer.attempt?.(detector.address, e.code, seconds(started));
-        if (stop.aborted || context.parent.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
+        if (stop.aborted || context.parent?.cancelled) throw grpcError(grpc.status.CANCELLED, clientMessage(grpc.status.CANCELLED));
         // An attempt that ran out of its own time (not the call's) met a stuck or slow detector.
         const attemptTimedOut = e.code === grpc.status.DEADLINE_EXCEEDED && Date.now() < context.deadline;
         // The request itself is wrong, or the client's time is up: no detector will do better.

@@ -14,6 +14,8 @@ export interface GatewayServiceDeps {
   defaultDeadlineMs: number;
   log: Logger;
   record?(code: grpc.status, imageCodes: grpc.status[]): void;
+  /** Gateway.DetectStream (detect-stream.ts). */
+  detectStream: GatewayHandlers['DetectStream'];
 }
 
 export function createGatewayService(deps: GatewayServiceDeps): GatewayHandlers {
@@ -54,5 +56,6 @@ export function createGatewayService(deps: GatewayServiceDeps): GatewayHandlers 
     GetModelInfo(call, callback) {
       reply(modelInfo(call), callback, log);
     },
+    DetectStream: deps.detectStream,
   };
 }
