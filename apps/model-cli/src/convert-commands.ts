@@ -14,12 +14,12 @@ const COMMON: OptionsSpec = {
 };
 const FOLD: OptionsSpec = { 'shared-weights': { type: 'string' }, 'initializer-inputs': { type: 'string' } };
 const UNFUSED: OptionsSpec = { 'unfused-output': { type: 'string' } };
-const CAFFE: OptionsSpec = { prototxt: { type: 'string' }, caffemodel: { type: 'string' }, labels: { type: 'string' } };
+const CAFFE: OptionsSpec = { prototxt: { type: 'string' }, caffemodel: { type: 'string' }, labels: { type: 'string' }, mean: { type: 'string' }, scale: { type: 'string' }, 'channel-order': { type: 'string' } };
 
 const COMMON_USAGE = '--output out.onnx [--report report.json] [--no-verify] [--rtol x] [--atol y]';
 export const CONVERT_USAGE = [
   `  model convert --input in.onnx ${COMMON_USAGE} [--shared-weights clone|leave] [--initializer-inputs leave|fold]`,
-  `  model convert --prototxt deploy.prototxt --caffemodel w.caffemodel [--labels labels.txt] [--unfused-output u.onnx] ${COMMON_USAGE}`,
+  `  model convert --prototxt deploy.prototxt --caffemodel w.caffemodel [--labels labels.txt] [--mean 104,117,123] [--scale 1] [--channel-order BGR|RGB] [--unfused-output u.onnx] ${COMMON_USAGE}`,
   `  model convert --tfjs-manifest weights_manifest.json [--unfused-output u.onnx] ${COMMON_USAGE}`,
   '  model import-caffe ...   convert --prototxt ... (same options)',
   '  model import-tfjs ...    convert --tfjs-manifest ... (same options)',
@@ -30,7 +30,7 @@ type InputKind = 'onnx' | 'caffe' | 'tfjs';
 function inputKind(p: Parsed): InputKind {
   const given: InputKind[] = [];
   if (p.values.input !== undefined) given.push('onnx');
-  if (p.values.prototxt !== undefined || p.values.caffemodel !== undefined || p.values.labels !== undefined) given.push('caffe');
+  if (['prototxt', 'caffemodel', 'labels', 'mean', 'scale', 'channel-order'].some((k) => p.values[k] !== undefined)) given.push('caffe');
   if (p.values['tfjs-manifest'] !== undefined) given.push('tfjs');
   if (given.length !== 1) throw new UsageError('give exactly one input: --input (ONNX), --prototxt with --caffemodel (Caffe), or --tfjs-manifest (tfjs)');
   return given[0]!;
@@ -42,8 +42,30 @@ function openInput(kind: InputKind, p: Parsed): ConversionInput {
     return openOnnxFile(requiredOption(p, 'input'));
   }
   if (p.values['shared-weights'] !== undefined || p.values['initializer-inputs'] !== undefined) throw new UsageError('--shared-weights and --initializer-inputs apply to ONNX inputs');
-  if (kind === 'caffe') return importedInput(importCaffeFiles({ prototxt: requiredOption(p, 'prototxt'), caffemodel: requiredOption(p, 'caffemodel'), labels: stringOption(p, 'labels') }));
+  if (kind === 'caffe') {
+    const files = { prototxt: requiredOption(p, 'prototxt'), caffemodel: requiredOption(p, 'caffemodel'), labels: stringOption(p, 'labels') };
+    return importedInput(importCaffeFiles(files, { preprocess: caffePreprocess(p) }));
+  }
   return importedInput(importFaceApi(requiredOption(p, 'tfjs-manifest')));
+}
+
+/**
+ * The preprocessing a Caffe SSD was trained with (a deploy prototxt does not carry it): what is
+ * given of --mean (one value or three, in the model's channel order), --scale and --channel-order;
+ * the importer fills the rest and says so.
+ */
+function caffePreprocess(p: Parsed): { mean?: [number, number, number]; scale?: number; channelOrder?: 'BGR' | 'RGB' } {
+  const mean = stringOption(p, 'mean');
+  const values = mean?.split(',').map((v) => Number(v.trim()));
+  if (values && (![1, 3].includes(values.length) || values.some((v) => !Number.isFinite(v)))) throw new UsageError(`--mean must be one number or three, comma-separated, got '${mean}'`);
+  const scale = stringOption(p, 'scale');
+  const factor = scale === undefined ? undefined : Number(scale);
+  if (factor !== undefined && !(Number.isFinite(factor) && factor > 0)) throw new UsageError(`--scale must be a positive number, got '${scale}'`);
+  return {
+    ...(values ? { mean: (values.length === 1 ? [values[0], values[0], values[0]] : values) as [number, number, number] } : {}),
+    ...(factor === undefined ? {} : { scale: factor }),
+    ...(p.values['channel-order'] === undefined ? {} : { channelOrder: choiceOption(p, 'channel-order', ['BGR', 'RGB'] as const) }),
+  };
 }
 
 /** The JSON report must not replace an input file or the model just written. */

@@ -181,7 +181,7 @@ describe('model convert --prototxt/--caffemodel, model import-caffe', () => {
   it('the usage lists the Caffe form and import-caffe', () => {
     const r = cli('--help');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('  model convert --prototxt deploy.prototxt --caffemodel w.caffemodel [--labels labels.txt] [--unfused-output u.onnx] --output out.onnx');
+    expect(r.stdout).toContain('  model convert --prototxt deploy.prototxt --caffemodel w.caffemodel [--labels labels.txt] [--mean 104,117,123] [--scale 1] [--channel-order BGR|RGB] [--unfused-output u.onnx] --output out.onnx');
     expect(r.stdout).toContain('  model import-caffe ');
   });
 });

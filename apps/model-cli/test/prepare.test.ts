@@ -69,7 +69,7 @@ describe('model list', () => {
     const r = cli('list');
     expect([r.status, r.stderr]).toEqual([0, '']);
     expect(r.stdout).toBe(BUILTIN_MODELS.map((m) => `${m.name}\n  ${m.description}\n  sha256 ${m.sha256}\n`).join(''));
-    expect(BUILTIN_MODELS.map((m) => m.name)).toEqual(['faceapi-ssd-mobilenetv1', 'mobilenet-ssd-voc-300']);
+    expect(BUILTIN_MODELS.map((m) => m.name)).toEqual(['faceapi-ssd-mobilenetv1', 'mobilenet-ssd-voc-300', 'faceapi-ssd-mobilenetv1-int8', 'mobilenet-ssd-voc-300-int8']);
   });
 });
 

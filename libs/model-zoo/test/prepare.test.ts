@@ -24,7 +24,7 @@ function builtin(name: string): BuiltinModel {
 
 describe('the built-in models', () => {
   it('are named by their file, found by name, and each pinned by a sha256', () => {
-    expect(BUILTIN_MODELS.map((m) => m.name)).toEqual(['faceapi-ssd-mobilenetv1', 'mobilenet-ssd-voc-300']);
+    expect(BUILTIN_MODELS.map((m) => m.name)).toEqual(['faceapi-ssd-mobilenetv1', 'mobilenet-ssd-voc-300', 'faceapi-ssd-mobilenetv1-int8', 'mobilenet-ssd-voc-300-int8']);
     for (const m of BUILTIN_MODELS) {
       expect(m.file).toBe(`${m.name}.onnx`);
       expect(m.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -81,6 +81,16 @@ describe('prepareBuiltinModel', () => {
       ['mbox_conf', ['N', 1917, 21]],
     ]);
     expect(info.producerName).toBe('edge-ssd');
+  });
+
+  it.each(['faceapi-ssd-mobilenetv1', 'mobilenet-ssd-voc-300'])('makes %s-int8 from its committed table: the fp32 metadata carried over, ssd.precision int8, QDQ around every backbone Conv', (name) => {
+    const fp32 = inspectModel(fs.readFileSync(path.join(dir, builtin(name).file)));
+    const int8 = inspectModel(fs.readFileSync(path.join(dir, builtin(`${name}-int8`).file)));
+    expect(int8.metadata).toEqual({ ...fp32.metadata, 'ssd.precision': 'int8', 'ssd.quantization': expect.any(String) });
+    expect(JSON.parse(int8.metadata['ssd.quantization'])).toEqual({ method: 'percentile', percentile: 99.99, tableSha256: expect.stringMatching(/^[0-9a-f]{64}$/), keepFp32: ['heads'] });
+    // 35 backbone and extra-layer Convs quantized, the 12 heads kept in fp32.
+    expect(int8.opCounts).toEqual(expect.objectContaining({ Conv: 47, QuantizeLinear: 36, DequantizeLinear: 36 + 35 + 35 + 11 }));
+    expect([int8.inputs, int8.outputs]).toEqual([fp32.inputs, fp32.outputs]);
   });
 
   itOnnx('writes models that pass onnx.checker.check_model(full_check=True)', () => {

@@ -21,4 +21,4 @@ export {
 export {
   SsdPipeline,
 } from './pipeline';
-export { type LoadedModel, loadModel } from './model';
+export { type LoadedModel, PRECISION_METADATA_KEY, loadModel } from './model';

@@ -19,7 +19,7 @@ export interface LoadedModel {
 }
 
 /** Metadata key the quantizer writes ('int8'). */
-const PRECISION_METADATA_KEY = 'ssd.precision';
+export const PRECISION_METADATA_KEY = 'ssd.precision';
 const QUANTIZED_OPS = ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv'];
 
 export async function loadModel(modelPath: string): Promise<LoadedModel> {
