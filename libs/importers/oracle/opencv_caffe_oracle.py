@@ -7,6 +7,10 @@ JOB_DIR/job.json: {"prototxt": path, "caffemodel": path, "input": "data", "shape
                    "outputs": ["mbox_loc", "mbox_conf_flatten", "detection_out", ...],
                    "per_image": false}
 JOB_DIR/input.f32: the input blob, raw little-endian float32, NCHW.
+Or, with "images": [path, ...] and "blob": {"mean": [m0, m1, m2], "scale": s, "swap_rb": bool}
+in the job, the input is OpenCV's own: cv2.imread of each image and cv2.dnn.blobFromImages(images,
+scale, (W, H) from "shape", mean, swap_rb, crop=False), i.e. the images warped to the input size
+with INTER_LINEAR and (x - mean) * scale; the blob is returned too, as the output "blob".
 
 Loads the net with cv2.dnn.readNetFromCaffe (OpenCV's own Caffe importer: its own prototxt and
 caffemodel parsing, BatchNorm/Scale handling, PriorBox and DetectionOutput layers), runs it on the
@@ -30,7 +34,17 @@ def main():
     with open(os.path.join(job_dir, "job.json")) as f:
         job = json.load(f)
     shape = job["shape"]
-    data = np.fromfile(os.path.join(job_dir, "input.f32"), dtype="<f4").reshape(shape)
+    blob = None
+    if job.get("images"):
+        b = job["blob"]
+        images = [cv2.imread(p, cv2.IMREAD_COLOR) for p in job["images"]]
+        for p, img in zip(job["images"], images):
+            if img is None:
+                raise SystemExit(f"cv2.imread cannot read {p}")
+        data = cv2.dnn.blobFromImages(images, b["scale"], (shape[3], shape[2]), tuple(b["mean"]), b["swap_rb"], False)
+        blob = data
+    else:
+        data = np.fromfile(os.path.join(job_dir, "input.f32"), dtype="<f4").reshape(shape)
     net = cv2.dnn.readNetFromCaffe(job["prototxt"], job["caffemodel"])
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
@@ -55,6 +69,9 @@ def main():
         net.setInput(data, job["input"])
         outs = net.forward(names)
     ms = (time.perf_counter() - started) * 1000
+    if blob is not None:
+        names = names + ["blob"]
+        outs = list(outs) + [blob]
     described = []
     for i, (name, out) in enumerate(zip(names, outs)):
         path = os.path.join(job_dir, f"out{i}.f32")

@@ -270,6 +270,7 @@ describe('layer handlers', () => {
       'TanH',
       'Pooling',
       'LRN',
+      'Normalize',
       'InnerProduct',
       'Eltwise',
       'Concat',

@@ -75,6 +75,11 @@ function caffeLines(c: CaffeImportSummary): string[] {
   if (c.filteredOut.length > 0) lines.push(`  excluded by phase rules: ${c.filteredOut.join(', ')}`);
   if (c.deadLayers.length > 0) lines.push(`  not contributing to any output (dropped): ${c.deadLayers.join(', ')}`);
   if (c.unusedWeights.length > 0) lines.push(`  caffemodel layers not in the prototxt (ignored): ${c.unusedWeights.join(', ')}`);
+  if (c.preprocess) {
+    const { mean, scale, channelOrder, assumed } = c.preprocess;
+    const how = assumed.length === 0 ? 'as given' : `assumed (not given: ${assumed.join(', ')}): chuanqi305 MobileNet-SSD's; a deploy prototxt does not carry it`;
+    lines.push(`  preprocessing: ${channelOrder}, mean ${mean.join('/')}, scale ${scale}, ${how}`);
+  }
   lines.push(`  inputs: ${c.inputs.map((i) => `${i.name} ${shape(i.shape)}`).join(', ')}; outputs: ${c.outputs.map((o) => `${o.name} ${shape(o.shape)}`).join(', ')}`);
   return lines;
 }

@@ -30,7 +30,7 @@ import { pruneDeadNodes } from './prune';
 import { parsePrototxt } from './prototxt';
 import { SUPPORTED_CAFFE_LAYERS, handlerFor } from './registry';
 import { type BlobVersions, blobVersions, topBase } from './ssa';
-import { type CaffePreprocess, caffeSsdSpec } from './ssd-spec';
+import { type CaffePreprocess, type ResolvedPreprocess, caffeSsdSpec } from './ssd-spec';
 import type { NetParameterMsg } from './types';
 
 export interface ImportCaffeOptions {
@@ -41,7 +41,8 @@ export interface ImportCaffeOptions {
   caffemodelName?: string;
   /** spec.name; default: the net's name, else 'caffe-ssd'. */
   modelName?: string;
-  preprocess?: CaffePreprocess;
+  /** Written into the SSD spec; fields left out are chuanqi305 MobileNet-SSD's, and the summary says which. */
+  preprocess?: Partial<CaffePreprocess>;
 }
 
 export interface CaffeImportSummary {
@@ -67,6 +68,8 @@ export interface CaffeImportSummary {
   weightValues: number;
   inputs: { name: string; shape: Dim[] }[];
   outputs: { name: string; shape: Dim[] }[];
+  /** The SSD spec's preprocessing (SSD nets only) and which of its fields were assumed. */
+  preprocess?: ResolvedPreprocess;
 }
 
 export interface CaffeImportResult {
@@ -199,10 +202,12 @@ class CaffeNetImport {
     const inputs = graph.inputs;
     const outputs: { name: string; shape: Dim[] }[] = [];
     let spec: SsdSpec | null = null;
+    let preprocess: ResolvedPreprocess | undefined;
     if (this.ssd) {
       const { loc, conf, layer } = this.ssd;
       const ssd = caffeSsdSpec(this.ssd, inputs, { ...this.options, netName: net.name }, (l, message) => this.fail(l, message));
       spec = ssd.spec;
+      preprocess = ssd.preprocess;
       const { numPriors, numClasses } = ssd;
       const perImage = (v: TensorValue) => product(v.shape.slice(1));
       if (perImage(loc) !== numPriors * 4) this.fail(layer, `loc input '${layer.bottom[0]}' has ${perImage(loc)} values per image, the ${numPriors} prior boxes need ${numPriors * 4}`);
@@ -239,7 +244,7 @@ class CaffeNetImport {
       metadata: spec ? { [SSD_SPEC_METADATA_KEY]: serializeSsdSpec(spec) } : {},
     });
     const deadLayers = pruneDeadNodes(model, graph.nodeLayer);
-    return { model, spec, summary: this.summary(inputs, outputs, deadLayers) };
+    return { model, spec, summary: { ...this.summary(inputs, outputs, deadLayers), ...(preprocess ? { preprocess } : {}) } };
   }
 
   private summary(inputs: CaffeGraph['inputs'], outputs: CaffeImportSummary['outputs'], deadLayers: string[]): CaffeImportSummary {

@@ -7,6 +7,7 @@ import { eltwise } from './layers/eltwise';
 import { dropout, split } from './layers/identity';
 import { innerProduct } from './layers/inner-product';
 import { input } from './layers/input';
+import { normalize } from './layers/normalize';
 import { batchNorm, lrn, scale } from './layers/normalization';
 import { pooling } from './layers/pooling';
 import { concat, flatten, permute, reshape } from './layers/shape';
@@ -21,6 +22,7 @@ const HANDLERS: readonly LayerHandler[] = [
   sigmoidTanh,
   pooling,
   lrn,
+  normalize,
   innerProduct,
   eltwise,
   concat,

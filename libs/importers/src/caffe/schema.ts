@@ -105,6 +105,7 @@ message LayerParameter {
   optional PermuteParameter permute_param = 202;
   optional PriorBoxParameter prior_box_param = 203;
   optional DetectionOutputParameter detection_output_param = 204;
+  optional NormalizeParameter norm_param = 206;
 }
 
 message V1LayerParameter {
@@ -350,6 +351,14 @@ message PriorBoxParameter {
   optional float step_h = 11;
   optional float step_w = 12;
   optional float offset = 13 [default = 0.5];
+}
+
+// weiliu89/caffe@ssd NormalizeLayer (SSD's conv4_3_norm). scale_filler (2) only initialises the
+// learned scale blob for training, so it is not read.
+message NormalizeParameter {
+  optional bool across_spatial = 1 [default = true];
+  optional bool channel_shared = 3 [default = true];
+  optional float eps = 4 [default = 1e-10];
 }
 
 message NonMaximumSuppressionParameter {

@@ -6,11 +6,32 @@ import { fmt } from './dims';
 import type { DetectionsValue } from './handler';
 import type { Layer, NetInput } from './net';
 
-/** Preprocessing written into the SSD spec (chuanqi305 MobileNet-SSD: BGR, (x - 127.5) * 0.007843). */
+/**
+ * Preprocessing written into the SSD spec: x' = (x - mean) * scale in `channelOrder`. A deploy
+ * prototxt does not carry it (it lives in the training data layer's transform_param), so it is
+ * the caller's: chuanqi305 MobileNet-SSD is BGR, mean 127.5, scale 0.007843; weiliu89's VGG16-SSD
+ * is BGR, mean 104/117/123, scale 1.
+ */
 export interface CaffePreprocess {
   mean: [number, number, number];
   scale: number;
   channelOrder: 'BGR' | 'RGB';
+}
+
+/** The preprocessing written into the spec, and which of its fields were assumed (not given). */
+export interface ResolvedPreprocess extends CaffePreprocess {
+  assumed: (keyof CaffePreprocess)[];
+}
+
+/** Fills the fields the caller left out with chuanqi305 MobileNet-SSD's, naming them. */
+function resolvePreprocess(given: Partial<CaffePreprocess> = {}): ResolvedPreprocess {
+  const keys = ['mean', 'scale', 'channelOrder'] as const;
+  return {
+    mean: [...(given.mean ?? CAFFE_SSD_PREPROCESS.mean)] as [number, number, number],
+    scale: given.scale ?? CAFFE_SSD_PREPROCESS.scale,
+    channelOrder: given.channelOrder ?? CAFFE_SSD_PREPROCESS.channelOrder,
+    assumed: keys.filter((k) => given[k] === undefined),
+  };
 }
 
 const CAFFE_SSD_PREPROCESS: CaffePreprocess = Object.freeze({
@@ -39,11 +60,12 @@ export interface SsdSpecOptions {
   /** spec.name; default: the net's name, else 'caffe-ssd'. */
   modelName?: string;
   netName?: string;
-  preprocess?: CaffePreprocess;
+  preprocess?: Partial<CaffePreprocess>;
 }
 
 export interface CaffeSsd {
   spec: SsdSpec;
+  preprocess: ResolvedPreprocess;
   numPriors: number;
   numClasses: number;
 }
@@ -75,7 +97,7 @@ export function caffeSsdSpec(ssd: DetectionsValue, inputs: readonly NetInput[], 
     }
     return out;
   });
-  const pre = options.preprocess ?? CAFFE_SSD_PREPROCESS;
+  const pre = resolvePreprocess(options.preprocess);
   const nms = p.nms_param ?? {};
   const raw: SsdSpec = {
     format: 'edge-ssd/v1',
@@ -107,5 +129,5 @@ export function caffeSsdSpec(ssd: DetectionsValue, inputs: readonly NetInput[], 
     fail(layer, `invalid detection_output_param: ${err.message}`);
   }
   const numPriors = heads.reduce((s, h) => s + h.featureMap[0] * h.featureMap[1] * priorBoxHeadCount(h), 0);
-  return { spec, numPriors, numClasses };
+  return { spec, preprocess: pre, numPriors, numClasses };
 }

@@ -145,6 +145,12 @@ interface PriorBoxParameterMsg {
   offset?: number;
 }
 
+interface NormalizeParameterMsg {
+  across_spatial?: boolean;
+  channel_shared?: boolean;
+  eps?: number;
+}
+
 interface NonMaximumSuppressionParameterMsg {
   nms_threshold?: number;
   top_k?: number;
@@ -181,6 +187,7 @@ export interface LayerParamsMsg {
   permute_param?: PermuteParameterMsg;
   prior_box_param?: PriorBoxParameterMsg;
   detection_output_param?: DetectionOutputParameterMsg;
+  norm_param?: NormalizeParameterMsg;
 }
 
 interface LayerParameterMsg extends LayerParamsMsg {

@@ -50,6 +50,48 @@ export function inputHeader(name: string, shape: number[], netName = 'net'): str
   return [`name: "${netName}"`, `input: "${name}"`, 'input_shape {', ...shape.map((d) => `  dim: ${d}`), '}'].join('\n');
 }
 
+/**
+ * The layers after the heads of a Caffe SSD deploy net (chuanqi305's and weiliu89's alike): the
+ * loc, conf and prior-box Concats of the heads' `<source>_mbox_*` blobs, the conf Reshape,
+ * Softmax and Flatten, and the DetectionOutput with these settings.
+ */
+export function ssdOutputLayers(
+  sources: readonly string[],
+  numClasses: number,
+  d: { iouThreshold: number; topK: number; keepTopK: number; scoreThreshold: number; codeType: string; backgroundLabelId: number },
+): string[] {
+  const concat = (name: string, suffix: string, axis: number) => layerText({ name, type: 'Concat', bottom: sources.map((s) => `${s}_${suffix}`), top: [name], params: `concat_param {\n  axis: ${axis}\n}` });
+  return [
+    concat('mbox_loc', 'mbox_loc_flat', 1),
+    concat('mbox_conf', 'mbox_conf_flat', 1),
+    concat('mbox_priorbox', 'mbox_priorbox', 2),
+    layerText({ name: 'mbox_conf_reshape', type: 'Reshape', bottom: ['mbox_conf'], top: ['mbox_conf_reshape'], params: `reshape_param {\n  shape {\n    dim: 0\n    dim: -1\n    dim: ${numClasses}\n  }\n}` }),
+    layerText({ name: 'mbox_conf_softmax', type: 'Softmax', bottom: ['mbox_conf_reshape'], top: ['mbox_conf_softmax'], params: 'softmax_param {\n  axis: 2\n}' }),
+    layerText({ name: 'mbox_conf_flatten', type: 'Flatten', bottom: ['mbox_conf_softmax'], top: ['mbox_conf_flatten'], params: 'flatten_param {\n  axis: 1\n}' }),
+    layerText({
+      name: 'detection_out',
+      type: 'DetectionOutput',
+      bottom: ['mbox_loc', 'mbox_conf_flatten', 'mbox_priorbox'],
+      top: ['detection_out'],
+      extra: 'include {\n  phase: TEST\n}',
+      params: [
+        'detection_output_param {',
+        `  num_classes: ${numClasses}`,
+        '  share_location: true',
+        `  background_label_id: ${d.backgroundLabelId}`,
+        '  nms_param {',
+        `    nms_threshold: ${d.iouThreshold}`,
+        `    top_k: ${d.topK}`,
+        '  }',
+        `  code_type: ${d.codeType}`,
+        `  keep_top_k: ${d.keepTopK}`,
+        `  confidence_threshold: ${d.scoreThreshold}`,
+        '}',
+      ].join('\n'),
+    }),
+  ];
+}
+
 // ---- MobileNet-SSD ---------------------------------------------------------------------------------
 
 export interface MobileNetSsdCaffeOptions {
@@ -245,37 +287,7 @@ export function mobileNetSsdCaffe(options: MobileNetSsdCaffeOptions): CaffeFixtu
       }),
     );
   });
-  const concat = (name: string, suffix: string, axis: number) =>
-    layerText({ name, type: 'Concat', bottom: MOBILENET_SSD_HEADS.map((h) => `${h.source}_${suffix}`), top: [name], params: `concat_param {\n  axis: ${axis}\n}` });
-  text.push(concat('mbox_loc', 'mbox_loc_flat', 1));
-  text.push(concat('mbox_conf', 'mbox_conf_flat', 1));
-  text.push(concat('mbox_priorbox', 'mbox_priorbox', 2));
-  text.push(layerText({ name: 'mbox_conf_reshape', type: 'Reshape', bottom: ['mbox_conf'], top: ['mbox_conf_reshape'], params: `reshape_param {\n  shape {\n    dim: 0\n    dim: -1\n    dim: ${numClasses}\n  }\n}` }));
-  text.push(layerText({ name: 'mbox_conf_softmax', type: 'Softmax', bottom: ['mbox_conf_reshape'], top: ['mbox_conf_softmax'], params: 'softmax_param {\n  axis: 2\n}' }));
-  text.push(layerText({ name: 'mbox_conf_flatten', type: 'Flatten', bottom: ['mbox_conf_softmax'], top: ['mbox_conf_flatten'], params: 'flatten_param {\n  axis: 1\n}' }));
-  text.push(
-    layerText({
-      name: 'detection_out',
-      type: 'DetectionOutput',
-      bottom: ['mbox_loc', 'mbox_conf_flatten', 'mbox_priorbox'],
-      top: ['detection_out'],
-      extra: 'include {\n  phase: TEST\n}',
-      params: [
-        'detection_output_param {',
-        `  num_classes: ${numClasses}`,
-        '  share_location: true',
-        `  background_label_id: ${spec.backgroundLabelId}`,
-        '  nms_param {',
-        `    nms_threshold: ${spec.nms.iouThreshold}`,
-        `    top_k: ${spec.nms.topK}`,
-        '  }',
-        `  code_type: ${spec.codeType}`,
-        `  keep_top_k: ${spec.nms.keepTopK}`,
-        `  confidence_threshold: ${spec.nms.scoreThreshold}`,
-        '}',
-      ].join('\n'),
-    }),
-  );
+  text.push(...ssdOutputLayers(MOBILENET_SSD_HEADS.map((h) => h.source), numClasses, { ...spec.nms, codeType: spec.codeType, backgroundLabelId: spec.backgroundLabelId }));
   return { prototxt: `${text.join('\n')}\n`, layers };
 }
 
@@ -353,7 +365,11 @@ export interface OracleJob {
   caffemodel: string;
   input?: string;
   shape: number[];
-  data: Float32Array;
+  /** The input blob; or `images`, which OpenCV reads and turns into the blob itself. */
+  data?: Float32Array;
+  /** Image files: cv2.imread + cv2.dnn.blobFromImages with `blob`; the blob comes back as output 'blob'. */
+  images?: string[];
+  blob?: { mean: readonly number[]; scale: number; swapRB: boolean };
   outputs: string[];
   perImage?: boolean;
   detectionOutput?: string;
@@ -361,7 +377,7 @@ export interface OracleJob {
 
 export function runOpenCv(job: OracleJob, dir: string): OracleRun {
   const jobDir = fs.mkdtempSync(path.join(dir, 'oracle-'));
-  fs.writeFileSync(path.join(jobDir, 'input.f32'), Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
+  if (job.data) fs.writeFileSync(path.join(jobDir, 'input.f32'), Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength));
   fs.writeFileSync(
     path.join(jobDir, 'job.json'),
     JSON.stringify({
@@ -372,6 +388,8 @@ export function runOpenCv(job: OracleJob, dir: string): OracleRun {
       outputs: job.outputs,
       per_image: job.perImage ?? false,
       detection_output: job.detectionOutput ?? null,
+      images: job.images ?? null,
+      blob: job.blob ? { mean: [...job.blob.mean], scale: job.blob.scale, swap_rb: job.blob.swapRB } : null,
     }),
   );
   const run = spawnSync(PYTHON, [ORACLE, jobDir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

@@ -5,3 +5,4 @@ export {
   writeCaffemodel,
 } from './caffe-writer';
 export * from './caffe-nets';
+export * from './vgg16-ssd';
