@@ -70,6 +70,11 @@ export interface DetectorConfig {
    * re-resolve DNS and find detector pods added since: grpc-js does not poll DNS by itself.
    */
   maxConnectionAgeMs: number;
+  /**
+   * How long calls still running on a connection past its age may go on: a request may take
+   * long (256 images on an RK3399, VGG16-SSD anywhere), and GOAWAY already stops new calls on it.
+   */
+  maxConnectionAgeGraceMs: number;
   /** Force-close calls still running this long after SIGTERM. */
   shutdownGraceMs: number;
   /** TLS for the listener; with tlsClientCa, clients (the gateway) must present a certificate it signed. */
@@ -132,6 +137,7 @@ export function loadDetectorConfig(env: Env = process.env, host: HostLimits = ho
     maxTopK: envInt(env, 'DETECTOR_MAX_TOP_K', 200, { min: 1, max: 100_000 }),
     maxKeepTopK: envInt(env, 'DETECTOR_MAX_KEEP_TOP_K', 200, { min: 1, max: 100_000 }),
     maxConnectionAgeMs: envInt(env, 'DETECTOR_MAX_CONNECTION_AGE_MS', 30_000, { min: 1000 }),
+    maxConnectionAgeGraceMs: envInt(env, 'DETECTOR_MAX_CONNECTION_AGE_GRACE_MS', 600_000, { min: 0 }),
     shutdownGraceMs: envInt(env, 'DETECTOR_SHUTDOWN_GRACE_MS', 10_000, { min: 0 }),
     ...tls(env),
     logLevel: envEnum(env, 'LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const, 'info'),

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
       'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
-      'grpc.max_connection_age_grace_ms': config.shutdownGraceMs,
+      'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs,
       interceptors: [
         gateInterceptor((method, call) => {
           if (method.path !== '/ssd.v1.Detector/Detect') return undefined;

@@ -39,6 +39,10 @@ describe('detector configuration', () => {
     expect(() => loadDetectorConfig({ DETECTOR_MAX_KEEP_TOP_K: '100000', DETECTOR_MAX_MESSAGE_BYTES: '1048576' }, { cpus: 2 })).toThrow(/DETECTOR_MAX_KEEP_TOP_K .* may not fit DETECTOR_MAX_MESSAGE_BYTES/);
   });
 
+  it('lets calls on an aged connection run on for ten minutes by default, apart from the shutdown grace', () => {
+    expect(loadDetectorConfig({}, { cpus: 2 })).toMatchObject({ maxConnectionAgeMs: 30_000, maxConnectionAgeGraceMs: 600_000, shutdownGraceMs: 10_000 });
+  });
+
   it('takes the fast image path only when asked', () => {
     expect(loadDetectorConfig({ DETECTOR_IMAGE_PATH: 'fast' }, { cpus: 2 }).imagePath).toBe('fast');
     expect(() => loadDetectorConfig({ DETECTOR_IMAGE_PATH: 'quick' }, { cpus: 2 })).toThrow('DETECTOR_IMAGE_PATH must be one of');
