@@ -4,6 +4,10 @@ import type { PostprocessBench } from './postprocess';
 import type { RawOrtCase } from './raw-ort';
 import type { LoadTestResult, ThroughputCase } from './service';
 import type { Summary } from './stats';
+import { renderStreams, type StreamCase } from './stream';
+import { renderHttp, type HttpCase } from './http';
+import { renderPrecision, type PrecisionBench } from './precision';
+import { renderAnatomy, type AnatomyBench } from './anatomy';
 
 export interface Goal {
   name: string;
@@ -23,7 +27,7 @@ export interface BenchReport {
   fold: { unfusedDisabled: RawOrtCase; fusedDisabled: RawOrtCase; unfusedAll: RawOrtCase; fusedAll: RawOrtCase };
   postprocess: PostprocessBench & { inferenceBatch1Ms: number };
   throughput: ThroughputCase[];
-  grid: Array<{ poolSize: number; threads: number; result: ThroughputCase }>;
+  grid: Array<{ poolSize: number; threads: number; runs: number; result: ThroughputCase }>;
   load: LoadTestResult;
   goals: Goal[];
   /** Sections that could not be measured, with the reason. */
@@ -59,7 +63,7 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
   out.push('');
   out.push('## Service: 32 JPEGs per request');
   out.push('');
-  out.push('Detector pool 1 x 2 intra-op threads, max batch 8; the gateway forwards each request whole. Detector and gateway rounds alternate.');
+  out.push('Detector with its default pool layout (one run at a time on both CPUs, two workers), max batch 8; the gateway forwards each request whole. Detector and gateway rounds alternate.');
   out.push('');
   out.push(
     table(
@@ -99,10 +103,16 @@ export function renderMarkdown(report: BenchReport, chartFile: string): string {
     );
     out.push('');
   }
-  out.push('## Pool size x intra-op threads (8 clients, detector alone)');
-  out.push('');
-  out.push(table(['workers', 'threads each', 'images/s', 'latency p50 ms'], report.grid.map((g) => [String(g.poolSize), String(g.threads), spread(g.result.imagesPerSecond), f1(g.result.latencyMs.median)])));
-  out.push('');
+  const streams = report['streams'] as StreamCase[] | undefined;
+  if (streams && streams.length > 0) out.push(renderStreams(streams));
+  const http = report['http'] as HttpCase[] | undefined;
+  if (http && http.length > 0) out.push(renderHttp(http));
+  const precision = report['precision'] as PrecisionBench | undefined;
+  if (precision) {
+    out.push(renderPrecision(precision));
+  }
+  const anatomy = report['anatomy'] as AnatomyBench | undefined;
+  if (anatomy) out.push(renderAnatomy(anatomy));
   out.push('## Folded vs unfolded BatchNorm (raw ORT, batch 8, 2 threads)');
   out.push('');
   out.push('onnxruntime folds Conv+BatchNormalization itself at its default optimization level, so the fold pays off where that is off (or in runtimes that do not), and costs nothing where it is on.');

@@ -7,16 +7,20 @@ import * as path from 'node:path';
 import { writeMobileNetSsd } from '@edge-ssd/importers';
 import { findBuiltinModel, prepareBuiltinModel } from '@edge-ssd/model-zoo';
 import { detectCall, onePixelRaw, REPO_ROOT } from '@edge-ssd/e2e';
+import { benchAnatomy } from './anatomy';
 import { barChartSvg } from './chart';
 import { benchConvert } from './convert';
+import { benchHttp } from './http';
 import { benchImages } from './images';
 import { benchPipeline } from './pipeline';
 import { benchOpenCv } from './opencv';
 import { benchPostprocess } from './postprocess';
+import { benchPrecision, rawYardsticks } from './precision';
 import { benchRawOrt, mergeRawOrt, type RawOrtCase } from './raw-ort';
 import { renderMarkdown, type BenchReport, type Goal } from './report';
 import { benchThroughput, detectJpegs, loadTest, makeClient, mergeThroughput, startServices, type ThroughputCase } from './service';
 import { elapsedMs, ratio, summarize } from './stats';
+import { benchStreams, type StreamCase } from './stream';
 
 /** Every candidate kept, at the detector's default server maxima for top_k and keep_top_k. */
 const LARGEST_OPTIONS = { scoreThreshold: 1e-30, iouThreshold: 1, topK: 200, keepTopK: 200 };
@@ -42,6 +46,8 @@ async function main(): Promise<void> {
   for (const threads of [1, 2]) {
     for (const batch of [1, 8, 32]) raw.push(await benchRawOrt(modelPath, 'fused', batch, threads, n(batch === 1 ? 40 : batch === 8 ? 12 : 6)));
   }
+
+  const precision = await benchPrecision({ modelDir, jpegs: images.jpegs, largeJpeg: (await benchImages(1, 2592, 1944)).jpegs[0]!, rounds: n, log });
 
   log('folded vs unfolded');
   const fold: RawOrtCase[] = [];
@@ -69,8 +75,8 @@ async function main(): Promise<void> {
   const post = benchPostprocess({ iterations: quick ? 500 : 2000 });
   const batch1 = raw.find((c) => c.batch === 1 && c.threads === 1)!;
 
-  log('detector and gateway (pool 1 x 2 threads, max batch 8)');
-  const services = await startServices({ DETECTOR_POOL_SIZE: '1', DETECTOR_INTRA_OP_THREADS: '2', DETECTOR_MAX_BATCH: '8' }, true);
+  log('detector and gateway (default pool layout, max batch 8)');
+  const services = await startServices({ DETECTOR_MAX_BATCH: '8' }, true);
   const direct = makeClient('Detector', services.detector.port);
   const viaGateway = makeClient('Gateway', services.gateway!.port);
   const throughput: ThroughputCase[] = [];
@@ -79,6 +85,7 @@ async function main(): Promise<void> {
   // the server maxima) next to the default, on 32 one-pixel images that cost nothing else.
   const options = { default: [] as number[], largest: [] as number[] };
   const smallImage = (await benchImages(1, 320, 240)).jpegs[0]!;
+  let streams: StreamCase[] = [];
   try {
     await detectJpegs(direct, images.jpegs);
     await detectJpegs(viaGateway, images.jpegs);
@@ -108,25 +115,19 @@ async function main(): Promise<void> {
         options[key].push(elapsedMs(t0));
       }
     }
+    log('video streams vs the same frames as unary calls, through the gateway');
+    streams = await benchStreams(viaGateway, images.jpegs, n(3), quick ? 24 : 60);
   } finally {
     direct.close();
     viaGateway.close();
     await services.stop();
   }
 
-  log('pool size x intra-op threads');
-  const grid: Array<{ poolSize: number; threads: number; result: ThroughputCase }> = [];
-  for (const [poolSize, threads] of [[1, 1], [2, 1], [1, 2]] as const) {
-    const s = await startServices({ DETECTOR_POOL_SIZE: String(poolSize), DETECTOR_INTRA_OP_THREADS: String(threads), DETECTOR_MAX_BATCH: '8' }, false);
-    const client = makeClient('Detector', s.detector.port);
-    try {
-      await detectJpegs(client, images.jpegs);
-      grid.push({ poolSize, threads, result: await benchThroughput(client, 'detector', images.jpegs, 8, n(3)) });
-    } finally {
-      client.close();
-      await s.stop();
-    }
-  }
+  // Pool layouts are measured with a lone image's latency in benchPrecision.
+  const grid = precision.layouts.map((l) => ({ poolSize: l.poolSize, threads: l.threads, runs: l.runs, result: l.throughput }));
+
+  log('HTTP vs gRPC, one image per call, through the gateway');
+  const http = await benchHttp(images.jpegs.slice(0, 8), n(3), quick ? 15 : 30);
 
   log('OpenCV DNN peer');
   const peer = benchOpenCv(modelPath, images.jpegs, n(4), 2);
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   const best = grid.reduce((a, b) => (b.result.imagesPerSecond.median > a.result.imagesPerSecond.median ? b : a));
   const loadImages = images.jpegs.slice(0, 4);
   const rate = Math.max(1, Math.floor((0.7 * best.result.imagesPerSecond.median) / loadImages.length));
-  const ls = await startServices({ DETECTOR_POOL_SIZE: String(best.poolSize), DETECTOR_INTRA_OP_THREADS: String(best.threads) }, false);
+  const ls = await startServices({ DETECTOR_POOL_SIZE: String(best.poolSize), DETECTOR_INTRA_OP_THREADS: String(best.threads), DETECTOR_CONCURRENT_RUNS: String(best.runs) }, false);
   const loadClients = Array.from({ length: 4 }, () => makeClient('Detector', ls.detector.port));
   let load;
   try {
@@ -146,13 +147,25 @@ async function main(): Promise<void> {
     await ls.stop();
   }
 
+  log('MobileNet-SSD vs VGG16-SSD');
+  const anatomy = await benchAnatomy({ modelDir, jpegs: images.jpegs.slice(0, 8), clients: 2, rounds: n(3), log });
+
   const rawB8T2 = raw.find((c) => c.batch === 8 && c.threads === 2)!;
   const detector8 = throughput.find((t) => t.target === 'detector' && t.clients === 8)!;
   const gateway8 = throughput.find((t) => t.target === 'gateway' && t.clients === 8)!;
   const detector1 = throughput.find((t) => t.target === 'detector' && t.clients === 1)!;
   const gateway1 = throughput.find((t) => t.target === 'gateway' && t.clients === 1)!;
+  const fp32Raw = rawYardsticks(precision, 'fp32');
+  const int8Raw = rawYardsticks(precision, 'int8');
+  const service = (label: string) => precision.services.find((s) => s.label === label)!;
   const goals: Goal[] = [
-    goal('service end-to-end vs raw onnxruntime (8 clients; pool 1 x 2 threads, batch 8)', ratio(detector8.imagesPerSecond, rawB8T2.imagesPerSecond), '>=', 0.85),
+    goal('service fp32 exact (gateway, 8 clients) vs raw onnxruntime fp32 (best batch and threads)', service('fp32 exact').throughput.imagesPerSecond.median / fp32Raw.best.imagesPerSecond.median, '>=', 0.9),
+    goal('service INT8 exact (gateway, 8 clients) vs raw onnxruntime fp32', service('int8 exact').throughput.imagesPerSecond.median / fp32Raw.best.imagesPerSecond.median, '>=', 1.5),
+    goal('service INT8 fast (gateway, 8 clients) vs raw onnxruntime fp32', service('int8 fast').throughput.imagesPerSecond.median / fp32Raw.best.imagesPerSecond.median, '>=', 1.5),
+    ...(peer.ok ? [goal('service INT8 exact vs OpenCV DNN pipeline (2 threads)', service('int8 exact').throughput.imagesPerSecond.median / peer.imagesPerSecond.median, '>=', 4)] : []),
+    goal(`one 640x480 JPEG via the gateway, p50, fp32 vs raw batch 1 at ${fp32Raw.batch1.threads} threads`, service('fp32 exact').singleMs.median / fp32Raw.batch1.latencyMs.median, '<=', 1.3),
+    goal(`one 640x480 JPEG via the gateway, p50, INT8 vs raw INT8 batch 1 at ${int8Raw.batch1.threads} threads`, service('int8 exact').singleMs.median / int8Raw.batch1.latencyMs.median, '<=', 1.3),
+    goal('service end-to-end vs raw onnxruntime (detector, 8 clients; default pool, batch 8)', ratio(detector8.imagesPerSecond, rawB8T2.imagesPerSecond), '>=', 0.85),
     goal('gateway throughput overhead (8 clients)', 1 - ratio(gateway8.imagesPerSecond, detector8.imagesPerSecond), '<=', 0.05),
     goal('gateway added p50 latency, ms (1 client, 32 images, 2.4 MB)', gateway1.latencyMs.median - detector1.latencyMs.median, '<=', 1),
     goal('gateway added p50 latency, ms (1 client, 1 image of 320x240)', summarize(small.gateway).median - summarize(small.detector).median, '<=', 1),
@@ -179,10 +192,14 @@ async function main(): Promise<void> {
     grid,
     load: { ...load, rss: load.rss },
     opencv: peer,
+    precision,
     converter,
     pipeline,
     smallRequestLatencyMs: { detector: summarize(small.detector), gateway: summarize(small.gateway) },
     optionsCostMs: { default: summarize(options.default), largest: summarize(options.largest) },
+    streams,
+    http,
+    anatomy,
     goals,
     notMeasured: peer.ok ? {} : { 'OpenCV DNN peer': peer.error },
   };
@@ -193,7 +210,8 @@ async function main(): Promise<void> {
     { label: 'raw ORT, batch 8, 2 threads', value: rawB8T2.imagesPerSecond.median, min: rawB8T2.imagesPerSecond.min, max: rawB8T2.imagesPerSecond.max },
     ...throughput.map((t) => ({ label: `${t.target}, ${t.clients} client${t.clients > 1 ? 's' : ''}`, value: t.imagesPerSecond.median, min: t.imagesPerSecond.min, max: t.imagesPerSecond.max })),
     ...(peer.ok ? [{ label: `OpenCV DNN ${peer.version}, 2 threads`, value: peer.imagesPerSecond.median, min: peer.imagesPerSecond.min, max: peer.imagesPerSecond.max }] : []),
-    ...grid.map((g) => ({ label: `detector pool ${g.poolSize} x ${g.threads} thr`, value: g.result.imagesPerSecond.median, min: g.result.imagesPerSecond.min, max: g.result.imagesPerSecond.max })),
+    { label: 'raw ORT INT8, best', value: int8Raw.best.imagesPerSecond.median, min: int8Raw.best.imagesPerSecond.min, max: int8Raw.best.imagesPerSecond.max },
+    ...precision.services.map((s) => ({ label: `service ${s.label} (gateway)`, value: s.throughput.imagesPerSecond.median, min: s.throughput.imagesPerSecond.min, max: s.throughput.imagesPerSecond.max })),
   ]);
   writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(path.join(dir, `${stamp}.svg`), svg);

@@ -3,6 +3,10 @@
 // RK3399 big core) with arm64 Node 20 and onnxruntime-node's own linux/arm64 binary, and its
 // detections equal the x64 ones: same classes and count, scores and boxes within 1e-4.
 //
+// The INT8 face model (issue 15) runs there too, and agrees with x64 INT8 as INT8 must agree with
+// fp32: every face scored >= 0.5 found with IoU >= 0.85 and a score within 0.05, none added (arm64
+// has no VNNI: onnxruntime's integer kernels differ, so bit-equality is not the promise).
+//
 // Needs `bash tools/arm64/setup.sh` first (qemu-user-static, arm64 libc and Node into .arm64/).
 // Without it this test fails and says so; SKIP_ARM64_PROOF=1 skips it on purpose.
 import { execFile } from 'node:child_process';
@@ -12,8 +16,10 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
+import { defaultFaceApiManifestPath } from '@edge-ssd/importers';
 import { findBuiltinModel, prepareBuiltinModel } from '@edge-ssd/model-zoo';
-import { decodeImage, loadModel } from '@edge-ssd/ssd-pipeline';
+import { compareDetections, DEFAULT_CRITERIA, summariseAgreement } from '@edge-ssd/quantize';
+import { decodeImage, loadModel, type LoadedModel } from '@edge-ssd/ssd-pipeline';
 
 const execFileAsync = promisify(execFile);
 
@@ -138,12 +144,57 @@ function compare(x64: ProofReport, arm64: ProofReport, imageNames: string[]): Co
   return out;
 }
 
+interface ProofJob {
+  settings: { modelPath: string; spec: LoadedModel['spec']; intraOpThreads: number; maxBatch: number };
+  images: Array<{ name: string; file: string; width: number; height: number; order: string }>;
+  optionSets: DetectOptions[];
+  runs: Array<{ optionSet: number; mode: 'single' | 'batch' }>;
+}
+
+/** Decodes on the host with the detector's own decoder; the emulated side gets raw pixels. */
+async function rawImages(work: string, encoded: Array<{ name: string; bytes: Buffer }>): Promise<ProofJob['images']> {
+  const images: ProofJob['images'] = [];
+  for (const { name, bytes } of encoded) {
+    const pixels = await decodeImage({ kind: 'encoded', bytes }, { maxBytes: 64 << 20, maxPixels: 1 << 24 });
+    const file = path.join(work, `${name}.raw`);
+    fs.writeFileSync(file, pixels.data);
+    images.push({ name, file, width: pixels.width, height: pixels.height, order: pixels.order });
+  }
+  return images;
+}
+
+/** The same job natively (x64) and under qemu-aarch64 -cpu cortex-a72. */
+async function runBoth(work: string, setup: Setup, job: ProofJob, tag: string): Promise<{ x64: ProofReport; arm64: ProofReport }> {
+  const jobFile = path.join(work, `${tag}-job.json`);
+  fs.writeFileSync(jobFile, JSON.stringify(job));
+  const run = async (label: string, file: string, args: string[], timeout: number): Promise<ProofReport> => {
+    const out = path.join(work, `${tag}-${label}.json`);
+    try {
+      await execFileAsync(file, [...args, PROOF, jobFile, out], { cwd: ROOT, timeout, maxBuffer: 16 << 20 });
+    } catch (error) {
+      const e = error as { stderr?: string; message: string };
+      throw new Error(`arm64 proof: the ${label} run failed: ${(e.stderr ?? '').trim() || e.message}`);
+    }
+    return JSON.parse(fs.readFileSync(out, 'utf8')) as ProofReport;
+  };
+  const x64 = await run('x64', process.execPath, [], 120_000);
+  const arm64 = await run('arm64', setup.qemu, ['-cpu', 'cortex-a72', '-L', setup.sysroot, setup.node], EMULATED_TIMEOUT_MS);
+  expect(x64.arch).toBe(process.arch);
+  expect(arm64.arch).toBe('arm64');
+  expect(arm64.node).toBe(setup.nodeVersion);
+  expect(arm64.onnxruntime).toBe(x64.onnxruntime);
+  return { x64, arm64 };
+}
+
 const skip = process.env.SKIP_ARM64_PROOF === '1';
 const maybe = skip ? describe.skip : describe;
 if (skip) console.warn('arm64 proof skipped: SKIP_ARM64_PROOF=1');
 
 maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-node linux/arm64)', () => {
   let work: string;
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-ssd-arm64-'));
+  });
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
@@ -157,17 +208,7 @@ maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-nod
 
       const { path: modelPath } = await prepareBuiltinModel(findBuiltinModel('mobilenet-ssd-voc-300')!, path.join(ROOT, 'models'));
       const model = await loadModel(modelPath);
-      work = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-ssd-arm64-'));
-
-      // Decode on the host with the detector's own decoder; the emulated side gets raw pixels.
-      const encoded = await makeImages();
-      const images = [];
-      for (const { name, bytes } of encoded) {
-        const pixels = await decodeImage({ kind: 'encoded', bytes }, { maxBytes: 64 << 20, maxPixels: 1 << 24 });
-        const file = path.join(work, `${name}.raw`);
-        fs.writeFileSync(file, pixels.data);
-        images.push({ name, file, width: pixels.width, height: pixels.height, order: pixels.order });
-      }
+      const images = await rawImages(work, await makeImages());
       // The RK3399 layout: one worker, two onnxruntime threads (k8s/overlays/arm64-rk3399).
       const settings = { modelPath: model.path, spec: model.spec, intraOpThreads: 2, maxBatch: images.length };
       // The model's defaults (what a client gets with options unset), and a low threshold so
@@ -176,31 +217,12 @@ maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-nod
       // Each image alone and all in one batch with the defaults; the low threshold batched only
       // (emulated inference costs ~8 s per image).
       const runs = [
-        { optionSet: 0, mode: 'single' },
-        { optionSet: 0, mode: 'batch' },
-        { optionSet: 1, mode: 'batch' },
+        { optionSet: 0, mode: 'single' as const },
+        { optionSet: 0, mode: 'batch' as const },
+        { optionSet: 1, mode: 'batch' as const },
       ];
-      const jobFile = path.join(work, 'job.json');
-      fs.writeFileSync(jobFile, JSON.stringify({ settings, images, optionSets, runs }));
-
-      const run = async (label: string, file: string, args: string[], timeout: number): Promise<ProofReport> => {
-        const out = path.join(work, `${label}.json`);
-        try {
-          await execFileAsync(file, [...args, PROOF, jobFile, out], { cwd: ROOT, timeout, maxBuffer: 16 << 20 });
-        } catch (error) {
-          const e = error as { stderr?: string; message: string };
-          throw new Error(`arm64 proof: the ${label} run failed: ${(e.stderr ?? '').trim() || e.message}`);
-        }
-        return JSON.parse(fs.readFileSync(out, 'utf8')) as ProofReport;
-      };
-      const x64 = await run('x64', process.execPath, [], 120_000);
-      const arm64 = await run('arm64', setup.qemu, ['-cpu', 'cortex-a72', '-L', setup.sysroot, setup.node], EMULATED_TIMEOUT_MS);
-
-      expect(x64.arch).toBe(process.arch);
-      expect(arm64.arch).toBe('arm64');
-      expect(arm64.node).toBe(setup.nodeVersion);
+      const { x64, arm64 } = await runBoth(work, setup, { settings, images, optionSets, runs }, 'fp32');
       expect(arm64.node.startsWith('v20.')).toBe(true);
-      expect(arm64.onnxruntime).toBe(x64.onnxruntime);
 
       const names = images.map((i) => i.name);
       const result = compare(x64, arm64, names);
@@ -241,6 +263,35 @@ maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-nod
       expect(result.detections).toBeGreaterThanOrEqual(20);
       expect(result.maxScoreDiff).toBeLessThanOrEqual(TOLERANCE);
       expect(result.maxBoxDiff).toBeLessThanOrEqual(TOLERANCE);
+    },
+    EMULATED_TIMEOUT_MS + 3 * 60_000,
+  );
+
+  it(
+    'runs the INT8 face model and agrees with x64 INT8: every face >= 0.5 found (IoU >= 0.85, score within 0.05), none added',
+    async () => {
+      const setup = readSetup();
+      const { path: modelPath } = await prepareBuiltinModel(findBuiltinModel('faceapi-ssd-mobilenetv1-int8')!, path.join(ROOT, 'models'));
+      const model = await loadModel(modelPath);
+      expect(model.precision).toBe('int8');
+      // The face-api package's demo photos, next to its model/ folder.
+      const demo = path.join(path.dirname(path.dirname(defaultFaceApiManifestPath())), 'demo');
+      const photos = ['sample1.jpg', 'sample4.jpg'];
+      const images = await rawImages(work, photos.map((name) => ({ name, bytes: fs.readFileSync(path.join(demo, name)) })));
+      // Low enough that a face's twin, up to the tolerance below it, is still returned.
+      const optionSets: DetectOptions[] = [{ scoreThreshold: DEFAULT_CRITERIA.minScore - DEFAULT_CRITERIA.scoreTolerance - 1e-6 }];
+      const job: ProofJob = { settings: { modelPath: model.path, spec: model.spec, intraOpThreads: 2, maxBatch: 1 }, images, optionSets, runs: [{ optionSet: 0, mode: 'single' }] };
+      const { x64, arm64 } = await runBoth(work, setup, job, 'int8');
+      const agreement = summariseAgreement(
+        photos.map((name, i) => compareDetections(name, x64.results[0]!.detections[i]!, arm64.results[0]!.detections[i]!)),
+        DEFAULT_CRITERIA,
+      );
+      const summary = { model: path.basename(modelPath), photos, ...agreement, x64Ms: x64.timings.runs.map((r) => Math.round(r.ms)), arm64Ms: arm64.timings.runs.map((r) => Math.round(r.ms)) };
+      fs.writeFileSync(path.join(ARM64_DIR, 'last-proof-int8.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      console.log(`arm64 INT8 proof: ${JSON.stringify(summary)}`);
+      // Faces present, so the comparison is not vacuous.
+      expect(agreement.references).toBeGreaterThanOrEqual(2);
+      expect([agreement.found, agreement.extras]).toEqual([agreement.references, 0]);
     },
     EMULATED_TIMEOUT_MS + 3 * 60_000,
   );
