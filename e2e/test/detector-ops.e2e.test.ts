@@ -12,7 +12,7 @@ const clients: grpc.Client[] = [];
 async function detector(env: Record<string, string> = {}, options: Parameters<typeof startService>[2] = {}): Promise<RunningService> {
   const service = await startService(
     'detector',
-    { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1', ...env },
+    { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1', DETECTOR_INTRA_OP_THREADS: '1', ...env },
     options,
   );
   running.push(service);
@@ -88,35 +88,35 @@ describe('detector operations', () => {
   it('drops queued work whose deadline passed, without running it', async () => {
     const service = await detector({ DETECTOR_MAX_BATCH: '1' });
     const client = detectorClient(service.port);
-    const blocker = detect(client, await jpegs(12));
-    await until(async () => (await queued(service)) >= 4, 'a queue');
+    const blocker = detect(client, await jpegs(24));
+    await until(async () => (await queued(service)) >= 12, 'a queue');
     const late = detect(client, await jpegs(1, 64, 48), 300);
-    await until(async () => (await enqueued(service)) === 13, 'the late call to queue');
+    await until(async () => (await enqueued(service)) === 25, 'the late call to queue');
     await expect(late).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
     await blocker;
     await until(async () => metricValue(await scrapeMetrics(metricsPort(service)), 'detector_dropped_images_total', { reason: 'deadline' }) === 1, 'the drop');
     const metrics = await scrapeMetrics(metricsPort(service));
-    // Only the blocker's 12 images ever ran.
-    expect(metricValue(metrics, 'detector_batch_size_sum')).toBe(12);
+    // Only the blocker's 24 images ever ran.
+    expect(metricValue(metrics, 'detector_batch_size_sum')).toBe(24);
     expect(metricValue(metrics, 'detector_requests_total', { code: 'OK' })).toBe(1);
   });
 
   it('drops the queued images of a call the client cancels', async () => {
     const service = await detector({ DETECTOR_MAX_BATCH: '1' });
     const client = detectorClient(service.port);
-    const blocker = detect(client, await jpegs(12));
-    await until(async () => (await queued(service)) >= 4, 'a queue');
+    const blocker = detect(client, await jpegs(24));
+    await until(async () => (await queued(service)) >= 12, 'a queue');
     const [image] = await jpegs(1, 64, 48);
     const call = (client as unknown as Record<string, (...a: unknown[]) => grpc.ClientUnaryCall>)['Detect']!.call(
       client,
       { images: [{ id: 'x', encoded: image }, { id: 'y', encoded: image }] },
       () => undefined,
     );
-    await until(async () => (await enqueued(service)) === 14, 'the second call to queue');
+    await until(async () => (await enqueued(service)) === 26, 'the second call to queue');
     call.cancel();
     await blocker;
     await until(async () => metricValue(await scrapeMetrics(metricsPort(service)), 'detector_dropped_images_total', { reason: 'cancelled' }) === 2, 'the drop');
-    expect(metricValue(await scrapeMetrics(metricsPort(service)), 'detector_batch_size_sum')).toBe(12);
+    expect(metricValue(await scrapeMetrics(metricsPort(service)), 'detector_batch_size_sum')).toBe(24);
   });
 
   it('on SIGTERM finishes the calls in flight, refuses new ones and exits 0', async () => {

@@ -29,6 +29,8 @@ async function detector(env: Record<string, string> = {}): Promise<RunningServic
     DETECTOR_PORT: '0',
     DETECTOR_METRICS_PORT: '0',
     DETECTOR_POOL_SIZE: '1',
+    // One worker of one thread: a queue builds behind a few images, whatever the machine.
+    DETECTOR_INTRA_OP_THREADS: '1',
     DETECTOR_MAX_BATCH: '4',
     ...env,
   });
@@ -139,8 +141,8 @@ describe('gateway over several detectors', () => {
     const d = await detector({ DETECTOR_MAX_BATCH: '1' });
     const gw = await gateway({ DETECTOR_TARGET: `127.0.0.1:${d.port}` });
     const gwClient = client('Gateway', gw.port);
-    const blocker = detect(client('Detector', d.port), (await jpegs(16)).map((encoded, i) => ({ id: `${i}`, encoded })));
-    await until(async () => metricValue(await metricsOf(d), 'detector_queued_images') >= 8, 'a queue');
+    const blocker = detect(client('Detector', d.port), (await jpegs(32)).map((encoded, i) => ({ id: `${i}`, encoded })));
+    await until(async () => metricValue(await metricsOf(d), 'detector_queued_images') >= 16, 'a queue');
     const [late, cancelled] = (await jpegs(2, 64, 48, 50)).map((encoded, i) => ({ id: `${i}`, encoded }));
     const lateCall = detect(gwClient, [late!], { deadline: Date.now() + 400 });
     const call = (gwClient as unknown as Record<string, (...a: unknown[]) => grpc.ClientUnaryCall>)['Detect']!.call(
@@ -148,7 +150,7 @@ describe('gateway over several detectors', () => {
       { images: [cancelled] },
       () => undefined,
     );
-    await until(async () => metricValue(await metricsOf(d), 'detector_enqueued_images_total') === 18, 'both calls to reach the detector queue');
+    await until(async () => metricValue(await metricsOf(d), 'detector_enqueued_images_total') === 34, 'both calls to reach the detector queue');
     call.cancel();
     await expect(lateCall).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
     await blocker;
@@ -156,7 +158,7 @@ describe('gateway over several detectors', () => {
       const m = await metricsOf(d);
       return metricValue(m, 'detector_dropped_images_total', { reason: 'deadline' }) === 1 && metricValue(m, 'detector_dropped_images_total', { reason: 'cancelled' }) === 1;
     }, 'both drops');
-    expect(metricValue(await metricsOf(d), 'detector_batch_size_sum')).toBe(16);
+    expect(metricValue(await metricsOf(d), 'detector_batch_size_sum')).toBe(32);
   });
 
   it('refuses calls without the right bearer token, while health stays open', async () => {
