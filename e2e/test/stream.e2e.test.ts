@@ -233,7 +233,8 @@ describe('DetectStream', () => {
     ['its deadline passes', grpc.status.DEADLINE_EXCEEDED, 'deadline'],
     ['the client cancels it', grpc.status.CANCELLED, 'cancelled'],
   ] as const)('ends the queued work of a stream at once when %s', async (_when, code, reason) => {
-    const d = await detector({ DETECTOR_MAX_BATCH: '1' });
+    // One single-threaded run at a time: the queue outlasts the deadline on any machine load.
+    const d = await detector({ DETECTOR_MAX_BATCH: '1', DETECTOR_INTRA_OP_THREADS: '1' });
     const gw = await gateway([d]);
     // Keep the detector busy, so the stream's frames sit in its queue.
     let blockerDone = false;

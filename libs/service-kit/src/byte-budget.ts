@@ -112,7 +112,10 @@ export class ByteBudget {
       return Promise.reject(this.exhausted('queue-full', `${this.options.maxWaiters} requests already wait`));
     }
     const deadline = options.deadline ?? Infinity;
-    const maxWait = Math.min(options.maxWaitMs ?? this.options.maxWaitMs, deadline - Date.now());
+    const longest = options.maxWaitMs ?? this.options.maxWaitMs;
+    const maxWait = Math.min(longest, deadline - Date.now());
+    // Which bound ends the wait is known now: a timer may fire a millisecond early by Date.now().
+    const endsAtDeadline = maxWait < longest;
     if (maxWait <= 0) return Promise.reject(this.exhausted(deadline <= Date.now() ? 'deadline' : 'timeout', 'no time left to wait'));
     return new Promise<Reservation>((resolve, reject) => {
       const finish = (): void => {
@@ -135,7 +138,7 @@ export class ByteBudget {
         },
       };
       const timer = setTimeout(
-        () => waiter.fail(this.exhausted(Date.now() >= deadline ? 'deadline' : 'timeout', `waited ${Math.round(maxWait)} ms`)),
+        () => waiter.fail(this.exhausted(endsAtDeadline ? 'deadline' : 'timeout', `waited ${Math.round(maxWait)} ms`)),
         maxWait,
       );
       const onAbort = (): void => waiter.fail(new BudgetError('cancelled', 'cancelled while waiting for memory'));
