@@ -2,8 +2,10 @@
 // Assistant uses (Python `requests`, Debian's python3-requests) and Node's fetch, on the built-in
 // face model. SSD_SKIP_PYTHON_REQUESTS=1 skips the Python client's tests where python3-requests
 // cannot be installed (reported as skipped); without it they fail naming the package.
+import * as grpc from '@grpc/grpc-js';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import * as https from 'node:https';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -46,7 +48,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function startGateway(env: Record<string, string>): Promise<RunningService> {
+async function startGateway(env: Record<string, string>, credentials = grpc.credentials.createInsecure()): Promise<RunningService> {
   const service = await startService('gateway', {
     GATEWAY_HOST: '127.0.0.1',
     GATEWAY_PORT: '0',
@@ -60,7 +62,7 @@ async function startGateway(env: Record<string, string>): Promise<RunningService
   });
   running.push(service);
   // Readiness follows the detector's health, checked every 100 ms.
-  for (let i = 0; i < 100 && (await healthOf(service.port, 'ssd.v1.Gateway')) !== 'SERVING'; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && (await healthOf(service.port, 'ssd.v1.Gateway', credentials)) !== 'SERVING'; i++) await new Promise((r) => setTimeout(r, 50));
   return service;
 }
 
@@ -147,6 +149,30 @@ describe('the HTTP API with fetch', () => {
     form.append('image', new Blob([image]), 'astronaut.png');
     const viaForm = (await (await fetch(`${base}/v1/detect`, { method: 'POST', body: form })).json()) as typeof body;
     expect(viaForm.detections).toEqual(body.detections);
+  });
+
+  it('serves the same API over HTTPS with the gateway\'s TLS certificate (GATEWAY_TLS_CERT), and nothing in clear', async () => {
+    // One self-signed certificate for 127.0.0.1, trusted by this client only.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', 'tls.key', '-out', 'tls.crt'], { cwd: dir, stdio: 'pipe' });
+    const tls = await startGateway({ GATEWAY_TLS_CERT: path.join(dir, 'tls.crt'), GATEWAY_TLS_KEY: path.join(dir, 'tls.key') }, grpc.credentials.createSsl(readFileSync(path.join(dir, 'tls.crt'))));
+    const port = tls.ready['httpPort'] as number;
+    const image = await readFile(ASTRONAUT);
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = https.request(
+        { host: '127.0.0.1', port, path: '/v1/detect?score_threshold=0.5', method: 'POST', ca: readFileSync(path.join(dir, 'tls.crt')), headers: { ...auth, 'content-type': 'image/png' } },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (c: Buffer) => chunks.push(c));
+          response.on('end', () => resolve({ status: response.statusCode!, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      request.on('error', reject);
+      request.end(image);
+    });
+    expect(answer.status).toBe(200);
+    expect((JSON.parse(answer.body) as { detections: Array<{ label: string }> }).detections.map((d) => d.label)).toEqual(['face']);
+    // Plain HTTP to the TLS port gets no API answer.
+    await expect(fetch(`http://127.0.0.1:${port}/openapi.json`).then((r) => r.status)).rejects.toThrow();
   });
 
   it('refuses without a key (401) and a misspelt option (400), as JSON, before any detector is asked', async () => {
