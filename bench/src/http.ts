@@ -7,6 +7,7 @@
 // Run alone (services started here): node bench/dist/http.js [--quick]
 import { detectCall, startService, type SsdClient } from '@edge-ssd/e2e';
 import { benchImages } from './images';
+import { f1, spread, table } from './markdown';
 import { makeClient, startServices } from './service';
 import { elapsedMs, summarize, type Summary } from './stats';
 
@@ -111,21 +112,18 @@ const WAY_NAMES: Record<Way, string> = {
 
 /** The report's section (report.ts). */
 export function renderHttp(cases: HttpCase[]): string {
-  const n1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
   const grpcOf = (clients: number) => cases.find((c) => c.way === 'grpc' && c.clients === clients);
   const rows = cases.map((c) => {
     const base = grpcOf(c.clients);
-    const vs = base && c.way !== 'grpc' ? ` (${n1(c.latencyMs.median - base.latencyMs.median)} vs gRPC)` : '';
-    return `| ${WAY_NAMES[c.way]} | ${c.clients} | ${n1(c.imagesPerSecond.median)} (${n1(c.imagesPerSecond.min)}–${n1(c.imagesPerSecond.max)}, n=${c.imagesPerSecond.n}) | ${n1(c.latencyMs.median)}${vs} | ${n1(c.latencyMs.p99)} | ${c.errors} |`;
+    const vs = base && c.way !== 'grpc' ? ` (${f1(c.latencyMs.median - base.latencyMs.median)} vs gRPC)` : '';
+    return [WAY_NAMES[c.way], String(c.clients), spread(c.imagesPerSecond), `${f1(c.latencyMs.median)}${vs}`, f1(c.latencyMs.p99), String(c.errors)];
   });
   return [
     '## HTTP vs gRPC, one image per call (through the gateway)',
     '',
     '640x480 JPEGs, MobileNet-SSD VOC 300; each client sends one call at a time; the three ways alternate round by round.',
     '',
-    '| way | clients | images/s | latency p50 ms | latency p99 ms | errors |',
-    '|---|---|---|---|---|---|',
-    ...rows,
+    table(['way', 'clients', 'images/s', 'latency p50 ms', 'latency p99 ms', 'errors'], rows),
     '',
   ].join('\n');
 }

@@ -12,6 +12,7 @@ import { decodeProbed, fastDecodeSize, loadModel, probeImage, SsdSession, type I
 import { compareDetections, DEFAULT_CRITERIA, summariseAgreement, type Agreement } from '@edge-ssd/quantize';
 import { benchRawOrt, type RawOrtCase } from './raw-ort';
 import { benchThroughput, detectJpegs, makeClient, startServices, type ThroughputCase } from './service';
+import { f1, f2, spread, table } from './markdown';
 import { elapsedMs, summarize, type Summary } from './stats';
 
 interface ServiceCase {
@@ -190,11 +191,6 @@ export async function benchPrecision(options: { modelDir: string; jpegs: Buffer[
   return { raw, services, layouts, decode, fastVsExact };
 }
 
-const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
-const f2 = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
-const spread = (s: Summary, digits = 1): string => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)}, n=${s.n})`;
-const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-const head = (cells: string[]): string => `${row(cells)}\n|${cells.map(() => '---').join('|')}|`;
 
 /** The fp32 and INT8 yardsticks: best raw images/s, and batch-1 latency on every CPU. */
 export function rawYardsticks(p: PrecisionBench, precision: 'fp32' | 'int8'): { best: RawOrtCase; batch1: RawOrtCase } {
@@ -211,23 +207,21 @@ export function renderPrecision(p: PrecisionBench): string {
   out.push('');
   out.push('Raw onnxruntime-node on ready tensors, fp32 and the INT8 QDQ model (`mobilenet-ssd-voc-300-int8`), interleaved:');
   out.push('');
-  out.push(head(['model', 'batch', 'threads', 'latency ms', 'images/s']));
-  for (const c of p.raw) out.push(row([c.model, String(c.batch), String(c.threads), spread(c.latencyMs, 2), spread(c.imagesPerSecond)]));
+  out.push(table(['model', 'batch', 'threads', 'latency ms', 'images/s'], p.raw.map((c) => [c.model, String(c.batch), String(c.threads), spread(c.latencyMs, 2), spread(c.imagesPerSecond)])));
   out.push('');
   out.push('The service through the gateway, default pool layout, 8 clients x 32 JPEGs (640x480) per request, and one camera: one 640x480 JPEG per call, one client:');
   out.push('');
-  out.push(head(['service', 'images/s (8 clients)', 'one image p50 ms', 'one image p99 ms']));
-  for (const s of p.services) out.push(row([s.label, spread(s.throughput.imagesPerSecond), f2(s.singleMs.median), f2(s.singleMs.p99)]));
+  out.push(table(['service', 'images/s (8 clients)', 'one image p50 ms', 'one image p99 ms'], p.services.map((s) => [s.label, spread(s.throughput.imagesPerSecond), f2(s.singleMs.median), f2(s.singleMs.p99)])));
   out.push('');
   out.push('Pool layouts, fp32 exact, detector alone: throughput (8 clients x 32 JPEGs) against a lone 640x480 JPEG\'s latency:');
   out.push('');
-  out.push(head(['layout', 'images/s (8 clients)', 'one image p50 ms', 'one image p99 ms']));
-  for (const l of p.layouts) out.push(row([l.label, spread(l.throughput.imagesPerSecond), f2(l.singleMs.median), f2(l.singleMs.p99)]));
+  out.push(table(['layout', 'images/s (8 clients)', 'one image p50 ms', 'one image p99 ms'], p.layouts.map((l) => [l.label, spread(l.throughput.imagesPerSecond), f2(l.singleMs.median), f2(l.singleMs.p99)])));
   out.push('');
   out.push('JPEG decoding per image, single-threaded (fast: reduced to 300x300 by libvips while decoding):');
   out.push('');
-  out.push(head(['JPEG', 'exact ms', 'exact ms per megapixel', 'fast ms', 'fast / exact']));
-  for (const d of p.decode) out.push(row([d.size, spread(d.exactMs, 2), f2(d.exactMs.median / d.megapixels), spread(d.fastMs, 2), f2(d.fastMs.median / d.exactMs.median)]));
+  out.push(
+    table(['JPEG', 'exact ms', 'exact ms per megapixel', 'fast ms', 'fast / exact'], p.decode.map((d) => [d.size, spread(d.exactMs, 2), f2(d.exactMs.median / d.megapixels), spread(d.fastMs, 2), f2(d.fastMs.median / d.exactMs.median)])),
+  );
   out.push('');
   const a = p.fastVsExact;
   if (a) {

@@ -4,6 +4,7 @@ import type { PostprocessBench } from './postprocess';
 import type { RawOrtCase } from './raw-ort';
 import type { LoadTestResult, ThroughputCase } from './service';
 import type { Summary } from './stats';
+import { f1, f2, spread, table } from './markdown';
 import { renderStreams, type StreamCase } from './stream';
 import { renderHttp, type HttpCase } from './http';
 import { renderPrecision, type PrecisionBench } from './precision';
@@ -35,13 +36,6 @@ export interface BenchReport {
   [section: string]: unknown;
 }
 
-const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
-const f2 = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
-const spread = (s: Summary, digits = 1): string => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)}, n=${s.n})`;
-
-function table(header: string[], rows: string[][]): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-}
 
 export function renderMarkdown(report: BenchReport, chartFile: string): string {
   const m = report.machine;

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { DetectStreamResponse, GatewayClient } from '@edge-ssd/protos';
 import { detectCall, type SsdClient } from '@edge-ssd/e2e';
 import { benchImages } from './images';
+import { f1, spread, table } from './markdown';
 import { makeClient, startServices } from './service';
 import { elapsedMs, summarize, type Summary } from './stats';
 
@@ -125,16 +126,13 @@ export async function benchStreams(gateway: SsdClient, jpegs: Buffer[], rounds: 
 
 /** The report's section (report.ts). */
 export function renderStreams(cases: StreamCase[]): string {
-  const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
-  const rows = cases.map((c) => `| ${c.mode === 'stream' ? 'DetectStream' : 'unary Detect, 1 frame per call'} | ${c.clients} | ${f1(c.framesPerSecond.median)} (${f1(c.framesPerSecond.min)}–${f1(c.framesPerSecond.max)}, n=${c.framesPerSecond.n}) | ${f1(c.latencyMs.median)} | ${f1(c.latencyMs.p99)} | ${c.errors} |`);
+  const rows = cases.map((c) => [c.mode === 'stream' ? 'DetectStream' : 'unary Detect, 1 frame per call', String(c.clients), spread(c.framesPerSecond), f1(c.latencyMs.median), f1(c.latencyMs.p99), String(c.errors)]);
   return [
     '## Video streams vs unary frames (through the gateway)',
     '',
     `640x480 JPEGs, ${OUTSTANDING} frames outstanding per stream or client, closed loop; one round = every client sends its frames.`,
     '',
-    '| carried as | streams / clients | frames/s | latency p50 ms | latency p99 ms | errors |',
-    '|---|---|---|---|---|---|',
-    ...rows,
+    table(['carried as', 'streams / clients', 'frames/s', 'latency p50 ms', 'latency p99 ms', 'errors'], rows),
     '',
   ].join('\n');
 }
