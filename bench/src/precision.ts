@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import * as path from 'node:path';
-import { defaultFaceApiManifestPath } from '@edge-ssd/importers';
+import { faceApiDemoDir } from '@edge-ssd/importers/testing';
 import { findBuiltinModel, prepareBuiltinModel } from '@edge-ssd/model-zoo';
 import { MOBILENET_SSD_VOC_300, type Detection } from '@edge-ssd/ssd-core';
 import { decodeProbed, fastDecodeSize, loadModel, probeImage, SsdSession, type ImageSource } from '@edge-ssd/ssd-pipeline';
@@ -52,8 +52,7 @@ export interface PrecisionBench {
   fastVsExact?: Agreement & { photos: string };
 }
 
-// The face-api package's demo photos, next to its model/ folder.
-const FACE_PHOTOS = path.join(path.dirname(path.dirname(defaultFaceApiManifestPath())), 'demo');
+const FACE_PHOTOS = faceApiDemoDir();
 
 async function singleImageLatency(client: ReturnType<typeof makeClient>, jpeg: Buffer, calls: number): Promise<Summary> {
   const samples: number[] = [];

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import type { Detection, DetectOptions } from '@edge-ssd/ssd-core';
-import { defaultFaceApiManifestPath } from '@edge-ssd/importers';
+import { faceApiDemoDir } from '@edge-ssd/importers/testing';
 import { findBuiltinModel, prepareBuiltinModel } from '@edge-ssd/model-zoo';
 import { compareDetections, DEFAULT_CRITERIA, summariseAgreement } from '@edge-ssd/quantize';
 import { decodeImage, loadModel, type LoadedModel } from '@edge-ssd/ssd-pipeline';
@@ -274,8 +274,7 @@ maybe('arm64 proof (qemu-aarch64 -cpu cortex-a72, arm64 Node 20, onnxruntime-nod
       const { path: modelPath } = await prepareBuiltinModel(findBuiltinModel('faceapi-ssd-mobilenetv1-int8')!, path.join(ROOT, 'models'));
       const model = await loadModel(modelPath);
       expect(model.precision).toBe('int8');
-      // The face-api package's demo photos, next to its model/ folder.
-      const demo = path.join(path.dirname(path.dirname(defaultFaceApiManifestPath())), 'demo');
+      const demo = faceApiDemoDir();
       const photos = ['sample1.jpg', 'sample4.jpg'];
       const images = await rawImages(work, photos.map((name) => ({ name, bytes: fs.readFileSync(path.join(demo, name)) })));
       // Low enough that a face's twin, up to the tolerance below it, is still returned.

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultFaceApiManifestPath } from '@edge-ssd/importers';
+import { faceApiDemoDir } from '@edge-ssd/importers/testing';
 import { BUILTIN_MODELS } from '@edge-ssd/model-zoo';
 import { inspectModel } from '@edge-ssd/onnx-io';
 import { tempDir } from '@edge-ssd/onnx-io/testing';
@@ -20,8 +20,7 @@ const cli = (...args: string[]): CliRun => runCli(args, 240000);
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
-// The face-api package's demo photos, next to its model/ folder.
-const FACES = path.join(path.dirname(path.dirname(defaultFaceApiManifestPath())), 'demo');
+const FACES = faceApiDemoDir();
 const CALIBRATION = path.resolve(__dirname, '../../../libs/model-zoo/calibration');
 const FACE_TABLE = path.join(CALIBRATION, 'faceapi-ssd-mobilenetv1.json');
 const FACE_INT8 = BUILTIN_MODELS.find((m) => m.name === 'faceapi-ssd-mobilenetv1-int8')!;

@@ -6,3 +6,4 @@ export {
 } from './caffe-writer';
 export * from './caffe-nets';
 export * from './vgg16-ssd';
+export { faceApiDemoDir } from './face-api-photos';
