@@ -68,9 +68,6 @@ async function round(way: Way, targets: Target[], jpegs: Buffer[], perClient: nu
 export async function benchHttp(jpegs: Buffer[], rounds: number, perClient: number): Promise<HttpCase[]> {
   const services = await startServices({ DETECTOR_MAX_BATCH: '8' }, false);
   const gateway = await startService('gateway', {
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_PORT: '0',
-    GATEWAY_METRICS_PORT: '0',
     GATEWAY_HTTP_PORT: '0',
     DETECTOR_TARGET: `127.0.0.1:${services.detector.port}`,
   }).catch(async (error: unknown) => {

@@ -14,12 +14,9 @@ export interface Services {
 }
 
 export async function startServices(detectorEnv: Record<string, string>, withGateway: boolean): Promise<Services> {
-  const detector = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', ...detectorEnv });
+  const detector = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), ...detectorEnv });
   const gateway = withGateway
     ? await startService('gateway', {
-        GATEWAY_HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_METRICS_PORT: '0',
         DETECTOR_TARGET: `127.0.0.1:${detector.port}`,
         // One chunk per request: the gateway adds routing, not extra parallelism, to what is compared.
         GATEWAY_CHUNK_SIZE: '64',

@@ -30,10 +30,6 @@ export interface RunningService {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/**
- * Spawns `node apps/<name>/dist/main.js` and resolves once it logs `<name> ready` (its JSON
- * line carries the bound ports, so services bind port 0 and never race for a free one).
- */
 export interface StartOptions {
   /** Working directory. */
   cwd?: string;
@@ -44,12 +40,22 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
+/** Loopback, with ports the OS picks, unless the caller says otherwise: tests never race for a port. */
+const LOOPBACK: Record<'detector' | 'gateway', Record<string, string>> = {
+  detector: { DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0' },
+  gateway: { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', GATEWAY_METRICS_PORT: '0' },
+};
+
+/**
+ * Spawns `node apps/<name>/dist/main.js` and resolves once it logs `<name> ready` (its JSON
+ * line carries the bound ports, so services bind port 0 and never race for a free one).
+ */
 export function startService(name: 'detector' | 'gateway', env: Record<string, string>, options: StartOptions = {}): Promise<RunningService> {
   const { cwd = REPO_ROOT, until = 'ready', timeoutMs = 180_000, wrap = (argv: string[]) => argv } = options;
   const script = path.join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
   const [file, ...args] = wrap([process.execPath, script]);
   // The images' malloc setting (docker/Dockerfile), so memory is measured as deployed.
-  const child = spawn(file!, args, { cwd, env: { MALLOC_ARENA_MAX: '2', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file!, args, { cwd, env: { MALLOC_ARENA_MAX: '2', ...process.env, ...LOOPBACK[name], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {

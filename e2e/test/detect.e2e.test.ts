@@ -54,8 +54,8 @@ function detect(request: DetectRequestInit): Promise<DetectResponse> {
 }
 
 beforeAll(async () => {
-  detector = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_POOL_SIZE: '2', DETECTOR_MAX_BATCH: '4', DETECTOR_METRICS_PORT: '0' });
-  gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}`, GATEWAY_METRICS_PORT: '0' });
+  detector = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_POOL_SIZE: '2', DETECTOR_MAX_BATCH: '4' });
+  gateway = await startService('gateway', { DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
   client = new (loadSsdPackage().Gateway)(`127.0.0.1:${gateway.port}`, grpc.credentials.createInsecure());
 }, 300_000);
 

@@ -12,7 +12,7 @@ const clients: grpc.Client[] = [];
 async function detector(env: Record<string, string> = {}, options: Parameters<typeof startService>[2] = {}): Promise<RunningService> {
   const service = await startService(
     'detector',
-    { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1', DETECTOR_INTRA_OP_THREADS: '1', ...env },
+    { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_POOL_SIZE: '1', DETECTOR_INTRA_OP_THREADS: '1', ...env },
     options,
   );
   running.push(service);
@@ -54,7 +54,7 @@ describe('detector operations', () => {
   it('refuses to start without its model, saying how to make it', async () => {
     const cwd = await mkdtemp(path.join(tmpdir(), 'edge-ssd-fresh-'));
     try {
-      const started = startService('detector', { MODEL_NAME: 'mobilenet-ssd-voc-300', DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0' }, { cwd });
+      const started = startService('detector', { MODEL_NAME: 'mobilenet-ssd-voc-300' }, { cwd });
       await expect(started).rejects.toThrow(/exited with 1 .*model mobilenet-ssd-voc-300 is not in .*npm run -s model -- prepare mobilenet-ssd-voc-300/s);
     } finally {
       await rm(cwd, { recursive: true, force: true });

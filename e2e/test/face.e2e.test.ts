@@ -20,8 +20,8 @@ beforeAll(async () => {
   if (!existsSync(ASTRONAUT)) throw new Error(`${ASTRONAUT} is missing: install Debian's python3-skimage (bash tools/test-deps.sh)`);
   dir = await mkdtemp(path.join(tmpdir(), 'edge-ssd-face-'));
   // What `npm start` runs: the built-in default model, nothing configured.
-  detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0' });
-  gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', GATEWAY_METRICS_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
+  detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1') });
+  gateway = await startService('gateway', { DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
 }, 300_000);
 
 afterAll(async () => {

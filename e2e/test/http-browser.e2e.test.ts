@@ -27,9 +27,9 @@ describeBrowser('the demo page in headless Chromium', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (bash tools/test-deps.sh), or set SSD_SKIP_BROWSER=1`);
     if (!existsSync(ASTRONAUT)) throw new Error(`${ASTRONAUT} is missing: install Debian's python3-skimage (bash tools/test-deps.sh)`);
-    const detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1' });
+    const detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_POOL_SIZE: '1' });
     running.push(detector);
-    const gateway = await startService('gateway', { GATEWAY_HOST: '127.0.0.1', GATEWAY_PORT: '0', GATEWAY_METRICS_PORT: '0', GATEWAY_HTTP_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
+    const gateway = await startService('gateway', { GATEWAY_HTTP_PORT: '0', DETECTOR_TARGET: `127.0.0.1:${detector.port}` });
     running.push(gateway);
     origin = `http://127.0.0.1:${gateway.ready['httpPort'] as number}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: OFFLINE_FLAGS });

@@ -39,12 +39,9 @@ let httpPort: number;
 
 beforeAll(async () => {
   if (!existsSync(ASTRONAUT)) throw new Error(`${ASTRONAUT} is missing: install Debian's python3-skimage (bash tools/test-deps.sh)`);
-  const detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1' });
+  const detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_POOL_SIZE: '1' });
   running.push(detector);
   const gateway = await startService('gateway', {
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_PORT: '0',
-    GATEWAY_METRICS_PORT: '0',
     GATEWAY_HTTP_PORT: '0',
     GATEWAY_AUTH_TOKENS: token ?? '',
     DETECTOR_TARGET: `127.0.0.1:${detector.port}`,

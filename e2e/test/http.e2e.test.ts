@@ -37,7 +37,7 @@ beforeAll(async () => {
   if (!existsSync(ASTRONAUT)) throw new Error(`${ASTRONAUT} is missing: install Debian's python3-skimage (bash tools/test-deps.sh)`);
   if (!SKIP_PYTHON && !pythonRequestsPresent()) throw new Error("Python's requests is missing: install Debian's python3-requests (bash tools/test-deps.sh), or set SSD_SKIP_PYTHON_REQUESTS=1");
   dir = await mkdtemp(path.join(tmpdir(), 'edge-ssd-http-'));
-  detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1' });
+  detector = await startService('detector', { MODEL_PATH: await builtinModel('faceapi-ssd-mobilenetv1'), DETECTOR_POOL_SIZE: '1' });
   running.push(detector);
   gateway = await startGateway({});
   base = `http://127.0.0.1:${gateway.ready['httpPort'] as number}`;
@@ -50,9 +50,6 @@ afterAll(async () => {
 
 async function startGateway(env: Record<string, string>, credentials = grpc.credentials.createInsecure()): Promise<RunningService> {
   const service = await startService('gateway', {
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_PORT: '0',
-    GATEWAY_METRICS_PORT: '0',
     GATEWAY_HTTP_PORT: '0',
     GATEWAY_HEALTH_INTERVAL_MS: '100',
     GATEWAY_AUTH_TOKENS: TOKEN,
@@ -231,7 +228,7 @@ describe('DeepStack face detection next to a VOC model', () => {
   }
 
   it('answers 404 where the detectors have no face model, and finds the face through GATEWAY_FACE_DETECTOR_TARGET', async () => {
-    const voc = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_HOST: '127.0.0.1', DETECTOR_PORT: '0', DETECTOR_METRICS_PORT: '0', DETECTOR_POOL_SIZE: '1' });
+    const voc = await startService('detector', { MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'), DETECTOR_POOL_SIZE: '1' });
     running.push(voc);
     const vocOnly = await startGateway({ DETECTOR_TARGET: `127.0.0.1:${voc.port}` });
     const refused = await face(`http://127.0.0.1:${vocOnly.ready['httpPort'] as number}`);

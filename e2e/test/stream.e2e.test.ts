@@ -31,9 +31,6 @@ afterEach(async () => {
 async function detector(env: Record<string, string> = {}): Promise<RunningService> {
   const service = await startService('detector', {
     MODEL_PATH: await builtinModel('mobilenet-ssd-voc-300'),
-    DETECTOR_HOST: '127.0.0.1',
-    DETECTOR_PORT: '0',
-    DETECTOR_METRICS_PORT: '0',
     DETECTOR_POOL_SIZE: '1',
     DETECTOR_MAX_BATCH: '4',
     ...env,
@@ -44,9 +41,6 @@ async function detector(env: Record<string, string> = {}): Promise<RunningServic
 
 async function gateway(detectors: RunningService[], env: Record<string, string> = {}): Promise<RunningService> {
   const service = await startService('gateway', {
-    GATEWAY_HOST: '127.0.0.1',
-    GATEWAY_PORT: '0',
-    GATEWAY_METRICS_PORT: '0',
     GATEWAY_HEALTH_INTERVAL_MS: '100',
     GATEWAY_RETRY_INITIAL_BACKOFF_MS: '20',
     DETECTOR_TARGET: detectors.map((d) => `127.0.0.1:${d.port}`).join(','),
