@@ -112,7 +112,6 @@ export function preprocessInto(image: PixelImage, input: InputSpec, out: Float32
   if (out.length < offset + 3 * dw * dh) throw new RangeError('output tensor too small');
   const extent = sourceExtent(image, input);
   if (extent.width === 2 * dw && extent.height === 2 * dh) return areaHalve(image, input, out, offset);
-  if (extent.width === dw && extent.height === dh) return copyPlanes(image, input, out, offset);
   const xs = axisTaps(extent.width, sw, dw, 'x');
   const ys = axisTaps(extent.height, sh, dh, 'y');
   // Byte offsets of the horizontal taps, per destination column.
@@ -158,24 +157,6 @@ export function preprocessInto(image: PixelImage, input: InputSpec, out: Float32
       out[o] = lut0[((((top[i]! >> 4) * wt) >> 16) + (((bottom[i]! >> 4) * wb) >> 16) + 2) >> 2]!;
       out[o + plane] = lut1[((((top[i + 1]! >> 4) * wt) >> 16) + (((bottom[i + 1]! >> 4) * wb) >> 16) + 2) >> 2]!;
       out[o + 2 * plane] = lut2[((((top[i + 2]! >> 4) * wt) >> 16) + (((bottom[i + 2]! >> 4) * wb) >> 16) + 2) >> 2]!;
-    }
-  }
-}
-
-/** Same size: cv2.resize copies the pixels (padding, for a letterbox, reads as 0). */
-function copyPlanes(image: PixelImage, input: InputSpec, out: Float32Array, offset: number): void {
-  const { width: dw, height: dh } = input;
-  const { data, width: sw, height: sh } = image;
-  const { from, luts } = channelPlan(image, input);
-  const plane = dw * dh;
-  for (let k = 0; k < 3; k++) {
-    const lut = luts[k]!;
-    const c = from[k]!;
-    const base = offset + k * plane;
-    out.fill(lut[0]!, base, base + plane);
-    for (let y = 0; y < sh; y++) {
-      const row = base + y * dw;
-      for (let x = 0, i = y * sw * 3 + c; x < sw; x++, i += 3) out[row + x] = lut[data[i]!]!;
     }
   }
 }

@@ -99,7 +99,7 @@ describe('preprocessing equals cv2.resize (OpenCV 4.6, INTER_LINEAR, uint8) byte
     [1024, 768, 'exactly 2x on the padded square: INTER_AREA'],
     [300, 700, 'tall'],
     [512, 512, 'same size'],
-    [512, 384, 'same side: a copy, padded'],
+    [512, 384, 'same side, padded'],
     [97, 41, 'up'],
   ])('%ix%i padded bottom/right and resized to 512x512 (%s)', (w, h) => {
     const box: InputSpec = { ...input, width: 512, height: 512, resize: 'letterbox' };
